@@ -1,0 +1,38 @@
+"""Shared command-line behaviour (SPEC §6): exit 0 on success, 2 with one line for bad input, 1 otherwise."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from .configtools import UserError
+
+USAGE_FLAGS = ("-h", "--help")
+
+
+def run_main(main, argv: list[str] | None = None, usage: str = "") -> int:
+    """Call `main(args)`; a UserError becomes one stderr line and exit 2, no traceback.
+
+    `--debug` (or CATHOLIC2GOGH_DEBUG=1) shows the traceback of any error.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("CATHOLIC2GOGH_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    if any(a in USAGE_FLAGS for a in args):
+        print(usage.strip())
+        return 0
+    try:
+        main(args)
+        return 0
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: keep the traceback, it is a bug or an environment problem
+        traceback.print_exc()
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1

@@ -1,0 +1,146 @@
+"""Strict, typed configuration: nested dataclasses filled from defaults <- YAML <- `key=value`.
+
+OmegaConf parses the YAML files and the command-line dot-list and merges them (so `1e-4`, `true`,
+`null` and nested keys mean what they mean in YAML). The merged tree is then checked against the
+dataclasses here, by hand, because OmegaConf's structured configs cannot check `Literal[...]` choices
+and we want one line per mistake that names the key, what is allowed and, for typos, the close match.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class UserError(Exception):
+    """Bad input. The command-line entry points print the message as one line and exit with code 2."""
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """`["a.b=1", "c=x"]` -> nested dict with YAML-typed values."""
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise UserError(f"argument {item!r} is not key=value; write it like train.epochs=5")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=True)
+    except OmegaConfBaseException as exc:
+        raise UserError(f"cannot parse overrides {overrides}: {str(exc).splitlines()[0]}") from None
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; a syntax error names the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist; pass an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"YAML syntax error in {path}{where}: {problem}; fix that line") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a YAML mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def merge(*trees: dict) -> dict:
+    """Deep-merge plain dicts left to right (later wins), using OmegaConf's merge rules."""
+    try:
+        merged = OmegaConf.merge(*[OmegaConf.create(t) for t in trees])
+    except OmegaConfBaseException as exc:
+        raise UserError(f"cannot merge configuration: {str(exc).splitlines()[0]}") from None
+    return OmegaConf.to_container(merged, resolve=True)
+
+
+def build(cls: type, tree: dict, prefix: str = ""):
+    """Instantiate dataclass `cls` from `tree`, rejecting unknown keys, wrong types and bad choices."""
+    if not isinstance(tree, dict):
+        raise UserError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys, got {tree!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in tree:
+        if key not in fields:
+            raise UserError(unknown_key_message(prefix + str(key), [prefix + name for name in fields]))
+    values = {}
+    for name, value in tree.items():
+        values[name] = _coerce(hints[name], value, prefix + name)
+    return cls(**values)
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "known keys: " + ", ".join(sorted(known))
+    return f"unknown config key {key!r}; {hint}"
+
+
+def _coerce(hint: Any, value: Any, key: str):
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key + ".")
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise UserError(f"{key}={value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
+        return value
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{key}={value!r} must be true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise UserError(f"{key}={value!r} must be an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise UserError(f"{key}={value!r} must be a number")
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"{key}={value!r} must be a string")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{key}={value!r} must be a list")
+        (item_hint, *_) = get_args(hint) or (Any,)
+        return [_coerce(item_hint, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def to_dict(obj) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: the dotted names used on the command line, in MLflow and in studies."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise UserError(message)

@@ -1,0 +1,172 @@
+"""FID and KID per direction on the test split, with cached real statistics and sample grids.
+
+Directions: `a2b` compares G_A(testA) with the real testB images, `b2a` compares G_B(testB) with testA.
+Fakes are quantised to uint8 exactly as a saved PNG would be, then passed through the backbone (see
+`backbones.py` for the resize mode). FID is torchmetrics' `_compute_fid` on float64 means and
+covariances; KID is torchmetrics' unbiased polynomial-kernel MMD (`poly_mmd`) averaged over
+`eval.kid_subsets` subsets of size min(eval.kid_subset_size, real count, fake count) drawn with a fixed
+seed, so it works on 58-image test sets and gives the same number every time.
+
+Real-image features are computed once per (image content, image size, domain, backbone, weights hash,
+resize mode) and cached on disk under a content-derived key shared by every run on the machine
+(written to a temp file and renamed, so concurrent trials never read a partial file).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torchmetrics.image.fid import _compute_fid
+from torchmetrics.image.kid import poly_mmd
+from torchvision.utils import make_grid
+
+from .backbones import build_backbone
+from .config import default_cache_dir
+from .data import UnpairedData, to_float, to_uint8
+
+CACHE_VERSION = "1"
+
+
+def fid_from_features(fake: Tensor, real: Tensor) -> float:
+    fake, real = fake.double(), real.double()
+    return float(_compute_fid(fake.mean(0), torch.cov(fake.T), real.mean(0), torch.cov(real.T)))
+
+
+def kid_from_features(fake: Tensor, real: Tensor, subset_size: int, subsets: int, seed: int = 0) -> tuple[float, float]:
+    """Mean and (population) std of the unbiased MMD^2 over seeded random subsets."""
+    fake, real = fake.double(), real.double()
+    g = torch.Generator().manual_seed(seed)
+    values = []
+    for _ in range(subsets):
+        f = fake[torch.randperm(len(fake), generator=g)[:subset_size]]
+        r = real[torch.randperm(len(real), generator=g)[:subset_size]]
+        values.append(poly_mmd(f, r))
+    values = torch.stack(values)
+    return float(values.mean()), float(values.std(unbiased=False))
+
+
+def psnr(fake: Tensor, truth: Tensor) -> float:
+    mse = ((fake.double() - truth.double()) / 255).pow(2).mean()
+    return float(10 * torch.log10(1 / mse.clamp_min(1e-12)))
+
+
+class Evaluator:
+    """Holds the backbone and the real features of one dataset; `evaluate` is called once per eval epoch."""
+
+    def __init__(self, eval_cfg, data: UnpairedData, device: torch.device, autocast=None):
+        self.cfg = eval_cfg
+        self.device = device
+        self.autocast = autocast or torch.autocast(device.type, enabled=False)
+        self.backbone = build_backbone(eval_cfg, device)
+        self.forwards = Counter()  # backbone batches run, by "real"/"fake": the cache test counts these
+        n = eval_cfg.num_images or None
+        self.test = {"a": data.test_a[:n], "b": data.test_b[:n]}
+        self.truth = {"a2b": data.truth_a2b[:n] if data.truth_a2b is not None else None,
+                      "b2a": data.truth_b2a[:n] if data.truth_b2a is not None else None}
+        self.cache_dir = Path(eval_cfg.cache_dir or Path(default_cache_dir()) / "real_stats")
+        self._real: dict[str, Tensor] = {}
+
+    # -- features ---------------------------------------------------------------------------------
+    def features(self, images: Tensor, kind: str) -> Tensor:
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.cfg.batch_size):
+                batch = images[start:start + self.cfg.batch_size].to(self.device)
+                out.append(self.backbone(batch).float().cpu())
+                self.forwards[kind] += 1
+        return torch.cat(out)
+
+    def cache_key(self, domain: str) -> str:
+        images = self.test[domain]
+        h = hashlib.sha256()
+        for part in (CACHE_VERSION, "test", domain, str(tuple(images.shape)), self.backbone.name,
+                     self.backbone.weights_sha256, self.backbone.resize_mode):
+            h.update(part.encode() + b"\0")
+        h.update(images.contiguous().numpy().tobytes())
+        return h.hexdigest()[:32]
+
+    def real_features(self, domain: str) -> Tensor:
+        if domain in self._real:
+            return self._real[domain]
+        path = self.cache_dir / f"{self.cache_key(domain)}.pt"
+        feats = None
+        if path.is_file():
+            try:
+                feats = torch.load(path, map_location="cpu", weights_only=True)["features"]
+            except Exception:  # a damaged cache entry is recomputed, never trusted
+                feats = None
+        if feats is None:
+            feats = self.features(self.test[domain], "real")
+            self._write_cache(path, feats)
+        self._real[domain] = feats
+        return feats
+
+    def _write_cache(self, path: Path, feats: Tensor) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+            with os.fdopen(fd, "wb") as f:
+                torch.save({"features": feats}, f)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # an unwritable cache only costs time on the next run
+
+    # -- translation ------------------------------------------------------------------------------
+    def translate(self, net, images: Tensor) -> Tensor:
+        """uint8 images -> uint8 translations, batched on the training device."""
+        out = []
+        with torch.inference_mode(), self.autocast:
+            for start in range(0, len(images), self.cfg.batch_size):
+                batch = to_float(images[start:start + self.cfg.batch_size].to(self.device))
+                out.append(to_uint8(net(batch)).cpu())
+        return torch.cat(out)
+
+    def evaluate(self, G_A, G_B, epoch: int, samples_dir: Path | None) -> tuple[dict, dict, dict]:
+        """Return (metrics, provenance, {direction: grid path}) for the current generators."""
+        nets = {"a2b": (G_A, G_B, "a", "b"), "b2a": (G_B, G_A, "b", "a")}
+        was_training = G_A.training
+        G_A.eval(), G_B.eval()
+        metrics, counts, grids = {}, {}, {}
+        subset = None
+        try:
+            for direction, (forward, backward, src, dst) in nets.items():
+                fake = self.translate(forward, self.test[src])
+                fake_feats, real_feats = self.features(fake, "fake"), self.real_features(dst)
+                subset = min(self.cfg.kid_subset_size, len(fake_feats), len(real_feats))
+                metrics[f"fid_{direction}"] = fid_from_features(fake_feats, real_feats)
+                kid, kid_std = kid_from_features(fake_feats, real_feats, subset, self.cfg.kid_subsets)
+                metrics[f"kid_{direction}"], metrics[f"kid_{direction}_std"] = kid, kid_std
+                truth = self.truth[direction]
+                if truth is not None:
+                    metrics[f"l1_{direction}"] = float((fake.double() - truth.double()).abs().mean() / 255)
+                    metrics[f"psnr_{direction}"] = psnr(fake, truth)
+                counts[f"real_{dst}"], counts[f"fake_{direction}"] = len(real_feats), len(fake_feats)
+                if samples_dir is not None and self.cfg.grid_images:
+                    grids[direction] = self.save_grid(forward, backward, self.test[src], fake, samples_dir,
+                                                      f"epoch_{epoch:03d}_{direction}.png")
+        finally:
+            G_A.train(was_training), G_B.train(was_training)
+        metrics["fid"] = (metrics["fid_a2b"] + metrics["fid_b2a"]) / 2
+        metrics["kid"] = (metrics["kid_a2b"] + metrics["kid_b2a"]) / 2
+        provenance = {"backbone": self.backbone.name, "weights_sha256": self.backbone.weights_sha256,
+                      "resize": self.backbone.resize_mode, "kid_subset_size": subset,
+                      "kid_subsets": self.cfg.kid_subsets, **counts}
+        return metrics, provenance, grids
+
+    def save_grid(self, forward, backward, originals: Tensor, fakes: Tensor, folder: Path, name: str) -> Path:
+        """Rows Original | Translated | Reconstructed for the first `grid_images` test images (fixed)."""
+        k = min(self.cfg.grid_images, len(originals))
+        reconstructed = self.translate(backward, fakes[:k])
+        grid = make_grid(torch.cat([originals[:k], fakes[:k], reconstructed]), nrow=k, padding=2, pad_value=255)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        tmp = folder / f".{name}.tmp"
+        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+        os.replace(tmp, path)
+        return path

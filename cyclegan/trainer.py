@@ -1,0 +1,291 @@
+"""The CycleGAN training loop (reference `cycle_gan_model.py` + `train.py`), as an iterator of epochs.
+
+    for report in Trainer(cfg).epochs():   # the CLI prints, the Ray trainable reports; the engine
+        ...                                # knows neither
+Each `EpochReport` has the epoch's metrics (SPEC §3 names), the evaluation provenance, the sample grid
+paths and the checkpoint just written. Checkpoints hold everything needed to continue exactly: nets,
+optimizers, both image pools (with their RNGs), the torch RNG state, the epoch and the elapsed time.
+The learning rate is a pure function of the epoch (`lr_factor`), and data sampling is derived from
+(seed, epoch), so neither needs state of its own.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from . import losses
+from .checkpoint import architecture, check_architecture, load_checkpoint, save_atomic
+from .configtools import UserError, to_dict
+from .data import UnpairedData, load_data
+from .image_pool import ImagePool
+from .networks import build_discriminator, build_generator, count_parameters
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the run stops at once instead of training on garbage."""
+
+
+def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
+    """Learning-rate multiplier for 1-based `epoch`: 1 for `epochs` epochs, then linear towards 0.
+
+    The reference `lambda_rule`, 1 - max(0, e + epoch_count - n_epochs) / (n_epochs_decay + 1), stepped
+    after each epoch as in the original release: the last epoch still trains at 1/(decay_epochs + 1).
+    """
+    return 1.0 - max(0, epoch - epochs) / float(decay_epochs + 1)
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    metrics: dict
+    provenance: dict = field(default_factory=dict)
+    images: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+    final: bool = False
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device=cuda but no CUDA GPU is visible; use train.device=auto or cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class Trainer:
+    """G_A: A -> B (the paper's G), G_B: B -> A (F), D_A judges domain A (D_X), D_B judges domain B (D_Y)."""
+
+    def __init__(self, cfg, data: UnpairedData | None = None, log=print, progress: bool | None = None):
+        self.cfg, self.log = cfg, log
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = pick_device(t.device)
+        self.out_dir = Path(t.out_dir)
+        self.prepare_out_dir()
+        torch.manual_seed(t.seed)
+        self.data = data if data is not None else load_data(cfg)
+
+        self.nets = {"G_A": build_generator(cfg.model), "G_B": build_generator(cfg.model),
+                     "D_A": build_discriminator(cfg.model), "D_B": build_discriminator(cfg.model)}
+        self.use_d = cfg.loss.lambda_gan > 0  # "cycle only" ablation: no discriminators to train
+        memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        for net in self.nets.values():
+            net.to(self.device, memory_format=memory_format)
+        self.memory_format = memory_format
+        # torch.compile wraps the modules for the forward passes; state dicts come from the originals.
+        self.run_nets = {k: torch.compile(v) if t.compile else v for k, v in self.nets.items()}
+        self.amp = t.amp and self.device.type == "cuda"
+        if t.amp and not self.amp:
+            log("note: train.amp applies to CUDA only; training in float32 on the CPU")
+
+        o = cfg.optim
+        g_params = list(self.nets["G_A"].parameters()) + list(self.nets["G_B"].parameters())
+        d_params = list(self.nets["D_A"].parameters()) + list(self.nets["D_B"].parameters())
+        self.opt_g = torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(d_params, lr=o.lr_d, betas=(o.beta1, o.beta2))
+        self.pool_a, self.pool_b = ImagePool(t.pool_size, seed=t.seed), ImagePool(t.pool_size, seed=t.seed + 1)
+        self.epoch, self.elapsed = 0, 0.0
+        self.evaluator = None
+        if cfg.eval.every:  # load the FID backbone now: missing weights must stop the run before training
+            from .evaluation import Evaluator
+            self.evaluator = Evaluator(cfg.eval, self.data, self.device, autocast=self.autocast())
+        if cfg.resume:
+            self.restore(self.out_dir / "checkpoints" / "last.pt")
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def prepare_out_dir(self) -> None:
+        last = self.out_dir / "checkpoints" / "last.pt"
+        if self.cfg.resume and not last.is_file():
+            raise UserError(f"resume=true but {last} does not exist: nothing to resume; drop resume=true "
+                            "to start a new run")
+        if not self.cfg.resume and (last.is_file() or (self.out_dir / "metrics.jsonl").is_file()):
+            raise UserError(f"train.out_dir={self.out_dir} already holds a run; pass resume=true to continue it "
+                            "or choose another train.out_dir")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.out_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"train.out_dir={self.out_dir} is not writable ({exc.strerror}); choose another "
+                            "train.out_dir") from None
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def describe(self) -> None:
+        self.log(yaml.safe_dump(to_dict(self.cfg), sort_keys=False).rstrip())
+        for name, net in self.nets.items():
+            if name.startswith("G") or self.use_d:
+                self.log(f"{name}: {count_parameters(net):,} parameters")
+        d = self.data
+        self.log(f"data {d.name}: train {len(d.train_a)} A / {len(d.train_b)} B, test {len(d.test_a)} A / "
+                 f"{len(d.test_b)} B; device {self.device}")
+
+    # -- one optimisation step ----------------------------------------------------------------------
+    def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One generator step then one discriminator step (reference `optimize_parameters`)."""
+        G_A, G_B, D_A, D_B = (self.run_nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        lo = self.cfg.loss
+        need_fakes = lo.lambda_gan > 0 or lo.lambda_cyc > 0
+        with self.autocast():
+            fake_b = G_A(real_a) if need_fakes else None                     # G(a)
+            fake_a = G_B(real_b) if need_fakes else None                     # F(b)
+            rec_a = G_B(fake_b) if lo.lambda_cyc > 0 else None               # F(G(a)) ~ a   (Eqn. 2)
+            rec_b = G_A(fake_a) if lo.lambda_cyc > 0 else None               # G(F(b)) ~ b
+            idt_a = G_B(real_a) if lo.lambda_id > 0 else None                # F(a) ~ a      (identity)
+            idt_b = G_A(real_b) if lo.lambda_id > 0 else None                # G(b) ~ b
+            # The generators are judged by discriminators that must not learn from this step.
+            self.set_requires_grad(("D_A", "D_B"), False)
+            pred_fake_b = D_B(fake_b) if self.use_d else None
+            pred_fake_a = D_A(fake_a) if self.use_d else None
+            terms = losses.generator_terms(
+                real_a=real_a, real_b=real_b, fake_a=fake_a, fake_b=fake_b, rec_a=rec_a, rec_b=rec_b,
+                idt_a=idt_a, idt_b=idt_b, pred_fake_a=pred_fake_a, pred_fake_b=pred_fake_b,
+                gan_mode=lo.gan_mode, lambda_gan=lo.lambda_gan, lambda_cyc=lo.lambda_cyc, lambda_id=lo.lambda_id)
+        self.opt_g.zero_grad(set_to_none=True)
+        terms["loss_G"].backward()
+        self.opt_g.step()
+
+        if self.use_d:
+            self.set_requires_grad(("D_A", "D_B"), True)
+            with self.autocast():
+                # D sees a history of fakes (image pool) so it does not chase the latest generator.
+                terms["loss_D_A"] = self.discriminator_loss(D_A, real_a, self.pool_a.query(fake_a))
+                terms["loss_D_B"] = self.discriminator_loss(D_B, real_b, self.pool_b.query(fake_b))
+            terms["loss_D"] = terms["loss_D_A"] + terms["loss_D_B"]
+            self.opt_d.zero_grad(set_to_none=True)
+            terms["loss_D"].backward()
+            self.opt_d.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def discriminator_loss(self, D, real, fake):
+        fake = fake.detach()
+        lo = self.cfg.loss
+        penalty = losses.gradient_penalty(D, real, fake) if lo.gan_mode == "wgangp" and lo.lambda_gp > 0 else None
+        return losses.discriminator_terms(pred_real=D(real), pred_fake=D(fake), gan_mode=lo.gan_mode,
+                                          penalty=penalty, lambda_gp=lo.lambda_gp)
+
+    def set_requires_grad(self, names, flag: bool) -> None:
+        for name in names:
+            self.nets[name].requires_grad_(flag)
+
+    # -- epochs -----------------------------------------------------------------------------------
+    def set_learning_rates(self, epoch: int) -> None:
+        factor = lr_factor(epoch, self.cfg.train.epochs, self.cfg.train.decay_epochs)
+        for opt, base in ((self.opt_g, self.cfg.optim.lr_g), (self.opt_d, self.cfg.optim.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    def train_epoch(self, epoch: int) -> dict:
+        t, d = self.cfg.train, self.data
+        self.set_learning_rates(epoch)
+        sums: dict[str, torch.Tensor] = {}
+        steps, images, start = 0, 0, time.perf_counter()
+        bar = tqdm(d.batches(epoch, t.batch_size, self.cfg.data.crop_size, t.seed), total=d.steps_per_epoch(t.batch_size),
+                   desc=f"epoch {epoch}/{self.cfg.total_epochs}", disable=not self.progress, leave=False)
+        for real_a, real_b in bar:
+            real_a = real_a.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+            real_b = real_b.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+            for key, value in self.train_step(real_a, real_b).items():
+                sums[key] = sums[key] + value if key in sums else value.float()
+            steps, images = steps + 1, images + len(real_a)
+            if steps % 50 == 0:  # one host sync every 50 steps: a NaN is caught within the epoch
+                self.check_finite(sums, epoch, steps)
+        self.check_finite(sums, epoch, steps)
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        metrics = {k: float(v) / steps for k, v in sums.items() if k not in ("loss_D_A", "loss_D_B")}
+        metrics.update(epoch=epoch, time_s=self.elapsed, images_per_s=images / seconds,
+                       lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"])
+        return metrics
+
+    def check_finite(self, sums: dict, epoch: int, steps: int) -> None:
+        for key, value in sums.items():
+            if not math.isfinite(float(value)):
+                raise TrainingDiverged(f"{key} became {float(value)} in epoch {epoch} by step {steps} "
+                                       f"(optim.lr_g={self.cfg.optim.lr_g:g}, optim.lr_d={self.cfg.optim.lr_d:g}); "
+                                       "lower the learning rates")
+
+    def epochs(self):
+        """Train the remaining epochs, yielding an EpochReport after each (with eval and checkpoint)."""
+        if self.epoch == 0:
+            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+        total, every = self.cfg.total_epochs, self.cfg.eval.every
+        for epoch in range(self.epoch + 1, total + 1):
+            final = epoch == total
+            metrics = self.train_epoch(epoch)
+            provenance, images = {}, {}
+            if every and (epoch % every == 0 or final):
+                scores, provenance, images = self.evaluate(epoch)
+                metrics.update(scores)
+            self.epoch = epoch
+            checkpoint = None
+            if epoch % self.cfg.train.checkpoint_every == 0 or final:
+                checkpoint = self.save(self.out_dir / "checkpoints" / "last.pt")
+            self.append_metrics(metrics, provenance)
+            yield EpochReport(epoch, metrics, provenance, images, checkpoint, final)
+
+    def evaluate(self, epoch: int):
+        return self.evaluator.evaluate(self.run_nets["G_A"], self.run_nets["G_B"], epoch, self.out_dir / "samples")
+
+    def append_metrics(self, metrics: dict, provenance: dict) -> None:
+        record = dict(metrics, provenance=provenance) if provenance else dict(metrics)
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"format": 1, "epoch": self.epoch, "elapsed_s": self.elapsed, "config": to_dict(self.cfg),
+                "architecture": architecture(self.cfg.model),
+                "nets": {k: v.state_dict() for k, v in self.nets.items()},
+                "optim": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+                "pool": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()}, "rng": rng}
+
+    def save(self, path: Path) -> Path:
+        save_atomic(self.state_dict(), path)
+        return path
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        check_architecture(state, self.cfg.model, path)
+        try:
+            for name, net in self.nets.items():
+                net.load_state_dict(state["nets"][name])
+            self.opt_g.load_state_dict(state["optim"]["G"])
+            self.opt_d.load_state_dict(state["optim"]["D"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise UserError(f"checkpoint {path} does not fit this model ({str(exc).splitlines()[0][:160]}); "
+                            "use the model settings it was trained with") from None
+        self.pool_a.load_state_dict(state["pool"]["A"], self.device)
+        self.pool_b.load_state_dict(state["pool"]["B"], self.device)
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.epoch, self.elapsed = state["epoch"], state["elapsed_s"]
+        self.truncate_metrics(self.epoch)
+        self.log(f"resumed from {path} at epoch {self.epoch}")
+
+    def truncate_metrics(self, epoch: int) -> None:
+        """Drop metric lines written after the checkpoint (they will be recomputed): each epoch once."""
+        path = self.out_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("epoch", 0) <= epoch]
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        tmp.replace(path)

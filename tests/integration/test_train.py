@@ -1,0 +1,182 @@
+"""The training command and the Trainer end to end, on tiny synthetic data (seconds each)."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from cyclegan.config import load_config
+from cyclegan.networks import ResnetGenerator, count_parameters
+from cyclegan.trainer import Trainer, TrainingDiverged
+from tests.helpers import MONET_MINI, TINY, assert_user_error, run_cli
+
+LOSS_KEYS = {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a", "loss_cyc_a", "loss_cyc_b", "loss_id_a", "loss_id_b"}
+EVAL_KEYS = {"fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b", "kid_b2a", "kid_a2b_std", "kid_b2a_std",
+             "l1_a2b", "l1_b2a", "psnr_a2b", "psnr_b2a"}
+
+
+def quiet(cfg, **kw):
+    return Trainer(cfg, log=lambda *a: None, progress=False, **kw)
+
+
+def test_train_command_writes_the_spec_outputs(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("cyclegan.train", *TINY, f"train.out_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    g_params = count_parameters(ResnetGenerator(2, 8))
+    assert f"G_A: {g_params:,} parameters" in result.stdout and "D_B:" in result.stdout
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert LOSS_KEYS | EVAL_KEYS | {"epoch", "time_s", "images_per_s"} <= set(record)
+        assert record["provenance"]["backbone"] == "tiny" and record["provenance"]["kid_subset_size"] == 12
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["g_depth"] == 2
+    assert (out / "checkpoints" / "last.pt").is_file()
+    assert {p.name for p in (out / "samples").iterdir()} == {
+        "epoch_001_a2b.png", "epoch_001_b2a.png", "epoch_002_a2b.png", "epoch_002_b2a.png"}
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".*.tmp"))
+    again = run_cli("cyclegan.train", *TINY, f"train.out_dir={out}")  # never silently overwrite a run
+    assert_user_error(again, "already holds a run", "resume=true")
+
+
+def test_one_epoch_plus_resume_equals_two_epochs(tmp_path):
+    straight = [r.metrics for r in quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'a'}"])).epochs()]
+    cfg = load_config(TINY + [f"train.out_dir={tmp_path / 'b'}"])
+    for report in quiet(cfg).epochs():
+        break  # interrupted after epoch 1 (its checkpoint is written)
+    resumed = quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'b'}", "resume=true"]))
+    assert resumed.epoch == 1
+    second = [r.metrics for r in resumed.epochs()]
+    assert [m["epoch"] for m in second] == [2]
+    for key in LOSS_KEYS | EVAL_KEYS:
+        assert second[0][key] == straight[1][key], key
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def count_forwards(trainer):
+    calls = {name: 0 for name in trainer.nets}
+    for name, net in trainer.nets.items():
+        net.register_forward_hook(lambda *a, name=name: calls.__setitem__(name, calls[name] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("weights, g_calls, d_calls, terms", [
+    ({}, 6, 6, LOSS_KEYS),                                               # fake, rec, idt for each side; D: 1 + 2
+    ({"loss.lambda_id": 0}, 4, 6, LOSS_KEYS - {"loss_id_a", "loss_id_b"}),
+    ({"loss.lambda_cyc": 0, "loss.lambda_id": 0}, 2, 6, {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a"}),
+    ({"loss.lambda_gan": 0}, 6, 0, {"loss_G", "loss_cyc_a", "loss_cyc_b", "loss_id_a", "loss_id_b"}),
+])
+def test_a_zero_weight_skips_its_forward_passes(tmp_path, weights, g_calls, d_calls, terms):
+    cfg = load_config(TINY + [f"train.out_dir={tmp_path}"] + [f"{k}={v}" for k, v in weights.items()])
+    trainer = quiet(cfg)
+    calls = count_forwards(trainer)
+    a, b = next(trainer.data.batches(1, 4, 32, 0))
+    out = trainer.train_step(a, b)
+    assert calls["G_A"] + calls["G_B"] == g_calls
+    assert calls["D_A"] + calls["D_B"] == d_calls
+    assert set(out) - {"loss_D_A", "loss_D_B"} == terms
+
+
+@pytest.mark.parametrize("mode", ["lsgan", "vanilla", "hinge", "wgangp"])
+def test_every_gan_mode_trains(tmp_path, mode):
+    trainer = quiet(load_config(TINY + [f"train.out_dir={tmp_path}", f"loss.gan_mode={mode}"]))
+    calls = count_forwards(trainer)
+    a, b = next(trainer.data.batches(1, 4, 32, 0))
+    before = [p.clone() for p in trainer.nets["D_A"].parameters()]
+    out = trainer.train_step(a, b)
+    assert all(torch.isfinite(v) for v in out.values())
+    assert any(not torch.equal(x, y) for x, y in zip(before, trainer.nets["D_A"].parameters()))
+    # wgangp runs D once more per side on the interpolates for its gradient penalty
+    assert calls["D_A"] + calls["D_B"] == (8 if mode == "wgangp" else 6)
+
+
+def test_absurd_learning_rate_stops_within_the_epoch(tmp_path):
+    cfg = load_config(TINY + [f"train.out_dir={tmp_path}", "optim.lr_g=1e30", "optim.lr_d=1e30"])
+    with pytest.raises(TrainingDiverged, match="lower the learning rates"):
+        list(quiet(cfg).epochs())
+    result = run_cli("cyclegan.train", *TINY, f"train.out_dir={tmp_path / 'cli'}", "optim.lr_g=1e30", "optim.lr_d=1e30")
+    assert result.returncode == 1 and "training diverged" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    cfg = load_config(TINY + [f"train.out_dir={out}", "train.decay_epochs=0", "eval.every=0"])
+    list(quiet(cfg).epochs())
+    return out / "checkpoints" / "last.pt"
+
+
+def test_bad_checkpoints_are_refused(trained, tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("open('PWNED', 'w').write('x')",))
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(trained.read_bytes()[:5000])
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as f:
+        pickle.dump({"nets": {"G_A": Payload()}}, f)
+    for path, fragment in [(truncated, "truncated or corrupt"), (evil, "refusing to load it")]:
+        result = run_cli("cyclegan.translate", f"checkpoint={path}", f"input={tmp_path}", f"output={tmp_path / 'o'}",
+                         cwd=tmp_path)
+        assert_user_error(result, str(path), fragment)
+    assert not (tmp_path / "PWNED").exists()
+    # resuming with another architecture
+    out = trained.parent.parent
+    result = run_cli("cyclegan.train", *TINY, f"train.out_dir={out}", "resume=true", "model.g_depth=3")
+    assert_user_error(result, "another architecture", "model.g_depth=2")
+
+
+def test_translate_keeps_names_and_shrinks_huge_photos(trained, tmp_path):
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (6000, 4000), (120, 160, 200)).save(photos / "campus big.jpg", quality=70)
+    Image.new("RGBA", (33, 47), (10, 200, 30, 128)).save(photos / "small.png")
+    result = run_cli("cyclegan.translate", f"checkpoint={trained}", f"input={photos}", f"output={tmp_path / 'out'}",
+                     "direction=a2b", "max_side=256")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert Image.open(tmp_path / "out" / "campus big.jpg").size == (256, 171)
+    assert Image.open(tmp_path / "out" / "small.png").size == (33, 47)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["model.generatr=unet"], ["model.generatr", "did you mean model.generator"]),
+    (["data.name=folder", "data.root=/nonexistent/data"], ["data.root=/nonexistent/data", "does not exist"]),
+    (["resume=true"], ["nothing to resume"]),
+    (["train.out_dir=/proc/version/run"], ["not writable"]),
+    (["eval.backbone=inception", "eval.inception_url=http://127.0.0.1:9/w.pth"], ["weights-inception-2015-12-05"]),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, fragments):
+    base = [a for a in TINY if not a.startswith("eval.backbone")] if "eval.backbone=inception" in args else TINY
+    result = run_cli("cyclegan.train", *base, f"train.out_dir={tmp_path / 'run'}", *args)
+    assert_user_error(result, *fragments)
+
+
+def test_bad_image_in_a_folder_dataset_exits_2(tmp_path):
+    from PIL import Image
+    for split in ("trainA", "trainB", "testA", "testB"):
+        (tmp_path / "d" / split).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40, 40), (i * 90, 20, 30)).save(tmp_path / "d" / split / f"{i}.jpg")
+    (tmp_path / "d" / "trainB" / "broken.jpg").write_bytes(b"")
+    args = [a for a in TINY if not a.startswith("data.name")] + ["data.name=folder", f"data.root={tmp_path / 'd'}"]
+    assert_user_error(run_cli("cyclegan.train", *args, f"train.out_dir={tmp_path / 'r'}"), "broken.jpg")
+    ok = run_cli("cyclegan.train", *args, "data.skip_bad_images=true", f"train.out_dir={tmp_path / 'r2'}")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+
+
+@pytest.mark.skipif(not MONET_MINI.is_dir(), reason=f"real sample data not present at {MONET_MINI}")
+def test_trains_on_real_monet_paintings(tmp_path):
+    args = [a for a in TINY if not a.startswith(("data.", "train.epochs", "train.decay"))]
+    cfg = load_config(args + ["data.name=folder", f"data.root={MONET_MINI}", "data.load_size=72", "data.crop_size=64",
+                              "data.max_images=12", "train.epochs=1", "train.decay_epochs=0",
+                              f"train.out_dir={tmp_path}"])
+    trainer = quiet(cfg)
+    assert trainer.data.train_a.shape == (12, 3, 72, 72) and trainer.data.test_b.shape == (12, 3, 64, 64)
+    (report,) = list(trainer.epochs())
+    assert report.metrics["fid"] > 0 and "l1_a2b" not in report.metrics  # no ground truth for real data
+    assert report.images["b2a"].is_file()

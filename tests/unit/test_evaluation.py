@@ -1,0 +1,150 @@
+import hashlib
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from cyclegan.backbones import INCEPTION_FILE, load_inception
+from cyclegan.config import EvalConfig
+from cyclegan.configtools import UserError
+from cyclegan.evaluation import Evaluator, fid_from_features, kid_from_features
+from cyclegan.networks import ResnetGenerator
+from cyclegan.synthetic import make_synthetic
+
+
+def numpy_fid(x, y):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def direct_mmd(x, y):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    d, m, n = x.shape[1], len(x), len(y)
+    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+            - 2 * kxy.sum() / (m * n))
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+    x = torch.randn(200, 16)
+    assert abs(fid_from_features(x, x)) < 1e-6
+
+
+def test_fid_equals_an_independent_scipy_computation():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 24, generator=g), torch.randn(250, 24, generator=g) * 1.3 + 0.4
+    assert fid_from_features(x, y) == pytest.approx(numpy_fid(x, y), rel=1e-3)
+
+
+def test_kid_equals_a_direct_unbiased_mmd():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 8, generator=g), torch.randn(40, 8, generator=g) + 0.5
+    mean, std = kid_from_features(x, y, subset_size=40, subsets=3)
+    assert mean == pytest.approx(direct_mmd(x, y), rel=1e-6) and std < 1e-9
+
+
+def test_kid_works_on_58_images_and_repeats_exactly():
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(58, 8, generator=g), torch.randn(58, 8, generator=g)
+    first = kid_from_features(x, y, subset_size=min(1000, 58, 58), subsets=20)
+    assert first == kid_from_features(x, y, subset_size=58, subsets=20)
+    half = kid_from_features(x, y, subset_size=29, subsets=20)
+    assert half == kid_from_features(x, y, subset_size=29, subsets=20) and half[1] > 0
+
+
+def tiny_eval(cache, **kw):
+    return EvalConfig(backbone="tiny", cache_dir=str(cache), batch_size=8, grid_images=2, kid_subsets=5, **kw)
+
+
+def test_second_evaluation_runs_no_backbone_forward_on_real_images(tmp_path):
+    data = make_synthetic(4, 10, 16, 16)
+    torch.manual_seed(0)
+    g_a, g_b = ResnetGenerator(1, 4), ResnetGenerator(1, 4)
+    first = Evaluator(tiny_eval(tmp_path / "cache"), data, torch.device("cpu"))
+    metrics1, prov1, grids = first.evaluate(g_a, g_b, 1, tmp_path / "samples")
+    assert first.forwards["real"] == 4 and first.forwards["fake"] == 4  # 2 domains x 2 batches of <= 8
+    second = Evaluator(tiny_eval(tmp_path / "cache"), data, torch.device("cpu"))  # e.g. another trial
+    metrics2, prov2, _ = second.evaluate(g_a, g_b, 2, None)
+    assert second.forwards["real"] == 0 and second.forwards["fake"] == 4
+    assert metrics1 == metrics2 and prov1 == prov2
+    assert prov1["backbone"] == "tiny" and prov1["real_a"] == 10 and prov1["kid_subset_size"] == 10
+    assert set(grids) == {"a2b", "b2a"} and grids["a2b"].name == "epoch_001_a2b.png"
+    for key in ("fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b_std", "l1_a2b", "psnr_b2a"):
+        assert np.isfinite(metrics1[key])
+    # other content -> another cache entry, computed afresh
+    third = Evaluator(tiny_eval(tmp_path / "cache"), make_synthetic(4, 9, 16, 16), torch.device("cpu"))
+    third.evaluate(g_a, g_b, 1, None)
+    assert third.forwards["real"] > 0
+
+
+def test_grid_rows_are_original_translated_reconstructed(tmp_path):
+    from PIL import Image
+    data = make_synthetic(4, 6, 16, 16)
+    ev = Evaluator(tiny_eval(tmp_path), data, torch.device("cpu"))
+    identity = torch.nn.Identity()
+    _, _, grids = ev.evaluate(identity, identity, 3, tmp_path)
+    grid = np.asarray(Image.open(grids["a2b"]))
+    assert grid.shape == (2 + 3 * 18, 2 + 2 * 18, 3)  # 3 rows x 2 images of 16 px with 2 px padding
+    first = grid[2:18, 2:18]
+    assert np.array_equal(first, data.test_a[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(grid[20:36, 2:18], first) and np.array_equal(grid[38:54, 2:18], first)
+
+
+@pytest.fixture
+def fake_inception_weights(tmp_path, monkeypatch):
+    """A state dict of the FID Inception's shapes with random values, written by the test (no network).
+
+    Building the module normally loads the real weights, so for this one construction we stub out the
+    loading (the only mock here); the code under test then loads the file written below for real.
+    """
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+    monkeypatch.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
+    monkeypatch.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
+    net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    monkeypatch.undo()
+    g = torch.Generator().manual_seed(0)
+    state = {k: (torch.randn(v.shape, generator=g) * 0.05 if v.is_floating_point() else v) for k, v in
+             net.state_dict().items()}
+    path = tmp_path / INCEPTION_FILE
+    torch.save(state, path)
+    return path
+
+
+def test_inception_weights_load_from_a_file(fake_inception_weights):
+    digest = hashlib.sha256(fake_inception_weights.read_bytes()).hexdigest()
+    backbone = load_inception(EvalConfig(inception_weights=str(fake_inception_weights), inception_sha256=""))
+    feats = backbone(torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8))
+    assert feats.shape == (2, 2048) and backbone.weights_sha256 == digest and backbone.resize_mode == "tf1-bilinear"
+
+
+def test_inception_weights_with_the_wrong_hash_are_refused(fake_inception_weights):
+    with pytest.raises(UserError, match="not the expected 6726825d"):
+        load_inception(EvalConfig(inception_weights=str(fake_inception_weights)))
+
+
+def test_inception_weights_with_a_pickle_payload_are_refused(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"x": Payload()}))
+    with pytest.raises(UserError, match="refusing"):
+        load_inception(EvalConfig(inception_weights=str(path), inception_sha256=""))
+
+
+def test_missing_weights_offline_say_where_to_put_them(tmp_path):
+    cfg = EvalConfig(inception_url="http://127.0.0.1:9/weights.pth")
+    with pytest.raises(UserError) as err:
+        load_inception(cfg)
+    message = str(err.value)
+    assert INCEPTION_FILE in message and "eval.inception_weights" in message
+    assert str(torch.hub.get_dir()) in message  # the torch hub cache it would have used
+    assert "eval.backbone=tiny" in message
