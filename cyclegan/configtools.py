@@ -141,6 +141,18 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
+def unflatten(flat: dict) -> dict:
+    """{"a.b": 1} -> {"a": {"b": 1}}: the inverse of `flatten`."""
+    nested: dict = {}
+    for key, value in flat.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise UserError(message)

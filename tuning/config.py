@@ -1,0 +1,57 @@
+"""Platform configuration (SPEC §2): study, trial resources, MLflow tracking and Ray keys.
+
+These sit beside the engine's keys in a study YAML and on the `tuning.launch` command line; they are
+checked by the same strict rules as the engine's (`cyclegan.configtools`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+
+@dataclass
+class StudyConfig:
+    name: str = ""
+    metric: str = "fid"                 # any SPEC §3 metric reported at eval epochs
+    mode: Literal["min", "max"] = "min"
+    num_samples: Optional[int] = None   # configurations to try (grid studies: default = the whole grid)
+    max_concurrent: int = 2             # trials running at once (ConcurrencyLimiter)
+    seeds: int = 1                      # repeats of each configuration with train.seed = seed + 0, 1, ...
+    scheduler: Literal["asha", "none"] = "asha"
+    grace_period: int = 1               # ASHA: evaluations before a trial may be stopped
+    reduction_factor: int = 3
+    sampler_seed: int = 0               # TPESampler / GridSampler seed
+    storage: Optional[str] = None       # Optuna RDB URL (default: sqlite:///<out_dir>/optuna.db)
+    out_dir: Optional[str] = None       # default: runs/studies/<name>
+    max_failures: int = 2               # restarts of a crashed trial from its last checkpoint
+
+
+@dataclass
+class TrialConfig:
+    cpus: float = 1.0
+    gpus: float = 0.0                   # fractions pack several trials on one GPU, e.g. 0.25
+
+
+@dataclass
+class MlflowConfig:
+    tracking_uri: Optional[str] = None  # default: sqlite:///<out_dir>/mlflow.db, written by the launcher only
+    experiment: Optional[str] = None    # default: the study name
+    register_best: bool = True          # register the best trial's generators in the Model Registry
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None       # default: start a local Ray; "auto" or "ray://host:10001" joins one
+    num_cpus: Optional[int] = None      # local Ray only (default: all cores)
+
+
+@dataclass
+class LaunchConfig:
+    study: StudyConfig = field(default_factory=StudyConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    resume: bool = False
+
+
+PLATFORM_SECTIONS = ("study", "trial", "mlflow", "ray", "resume")

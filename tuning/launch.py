@@ -1,0 +1,212 @@
+"""`python -m tuning.launch study=NAME [key=value ...]`: run a study of CycleGAN trials.
+
+Validates the study and every override first (exit 2, one line), opens the study's MLflow parent run and
+Optuna storage, starts a local Ray (or joins `ray.address`), runs the trials with Ray Tune, and ends by
+printing the best trial and the command that opens the MLflow UI on this store.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from cyclegan.cli import run_main
+from cyclegan.configtools import UserError
+
+from .study import Study, available_studies, load_study
+
+USAGE = """
+usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--debug]
+       python -m tuning.launch list
+
+Runs the study studies/NAME.yaml: Optuna proposes engine settings, Ray Tune runs the trials, MLflow
+records them. Any engine key (loss.lambda_cyc=..., data.name=..., train.epochs=...) or platform key
+(study.num_samples, study.max_concurrent, study.seeds, study.scheduler, study.out_dir, study.storage,
+trial.cpus, trial.gpus, mlflow.tracking_uri, mlflow.experiment, ray.address) can be overridden.
+resume=true continues the study's last interrupted launch. First run (offline, CPU, a few minutes):
+  python -m tuning.launch study=smoke
+"""
+
+
+def describe_studies() -> str:
+    lines = []
+    for name in available_studies():
+        try:
+            study = load_study(name)
+            size = f"{study.num_trials} trials"
+            summary = study.description.split(". ")[0].replace("\n", " ")
+        except UserError as exc:
+            size, summary = "invalid", str(exc)
+        lines.append(f"{name:16s} {size:>10s}  {summary}")
+    return "\n".join(lines)
+
+
+def split_args(args: list[str]) -> tuple[str, list[str]]:
+    names = [a.split("=", 1)[1] for a in args if a.startswith("study=")]
+    if not names:
+        raise UserError(f"study=NAME is required; available: {', '.join(available_studies())}")
+    return names[-1], [a for a in args if not a.startswith("study=")]
+
+
+# -- checks before anything starts ----------------------------------------------------------------
+def check_out_dir(study: Study) -> None:
+    try:
+        study.out_dir.mkdir(parents=True, exist_ok=True)
+        probe = study.out_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"study.out_dir={study.out_dir} is not writable ({exc.strerror}); choose another "
+                        "study.out_dir") from None
+
+
+def check_tracking(study: Study):
+    from mlflow.tracking import MlflowClient
+    uri = study.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    client = MlflowClient(uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # any failure here means trials could not be recorded
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UserError(f"mlflow.tracking_uri={uri} is not reachable ({reason}); start the server or fix "
+                        "mlflow.tracking_uri") from None
+    return client
+
+
+LAUNCHES = "launches.json"
+
+
+def last_launch(study: Study) -> str | None:
+    path = study.out_dir / LAUNCHES
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())[-1]
+
+
+def record_launch(study: Study, name: str) -> None:
+    path = study.out_dir / LAUNCHES
+    names = json.loads(path.read_text()) if path.is_file() else []
+    names.append(name)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(names))
+    tmp.replace(path)
+
+
+def start_ray(study: Study) -> None:
+    import ray
+    address = study.launch.ray.address
+    try:
+        if address:
+            ray.init(address=address, logging_level="WARNING")
+        else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
+            ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
+                     logging_level="WARNING")
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
+
+
+# -- the study --------------------------------------------------------------------------------------
+def run_study(study: Study) -> int:
+    import ray
+    from ray import tune
+
+    from .search import make_scheduler, make_searcher, optuna_storage
+    from .tracking import MlflowTracker, close_open_runs, mark_best, open_parent_run
+    from .trainable import run_trial
+
+    check_out_dir(study)
+    resume = study.launch.resume
+    previous = last_launch(study)
+    if resume and (previous is None or not tune.Tuner.can_restore(str(study.out_dir / previous))):
+        raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
+                        "drop resume=true to start the study")
+    client = check_tracking(study)
+    storage = optuna_storage(study.storage_url)
+    start_ray(study)
+    experiment_id, parent_run_id = open_parent_run(client, study, resume)
+    print(f"study {study.name}: {study.num_trials} trials, objective {study.launch.study.metric} "
+          f"({study.launch.study.mode}); MLflow {study.tracking_uri} run {parent_run_id}", flush=True)
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
+                                    {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
+    interrupted = {"signal": None}
+
+    def on_sigterm(signum, frame):  # turn SIGTERM into Tune's graceful stop (it listens for SIGUSR1)
+        interrupted["signal"] = signum
+        os.kill(os.getpid(), signal.SIGUSR1)
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        if resume:
+            tuner = tune.Tuner.restore(str(study.out_dir / previous), trainable=trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False)
+        else:
+            name = f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            record_launch(study, name)
+            tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage), scheduler=make_scheduler(study),
+                                            num_samples=study.num_trials, metric=study.launch.study.metric,
+                                            mode=study.launch.study.mode),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=str(study.out_dir), callbacks=[tracker],
+                    failure_config=tune.FailureConfig(max_failures=study.launch.study.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+            )
+        results = tuner.fit()
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    finished = results.num_terminated + results.num_errors
+    complete = finished >= study.num_trials and interrupted["signal"] is None
+    close_open_runs(client, experiment_id, parent_run_id)
+    if not complete:
+        client.set_terminated(parent_run_id, status="KILLED")
+        ray.shutdown()
+        print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with:\n"
+              f"  python -m tuning.launch study={study.name} {' '.join(sys.argv[2:])} resume=true".rstrip(),
+              file=sys.stderr)
+        return 130
+    best = mark_best(client, study, parent_run_id)
+    client.set_terminated(parent_run_id, status="FINISHED")
+    ray.shutdown()
+    report_best(study, client, best, results.num_errors)
+    return 0
+
+
+def report_best(study: Study, client, best, errors: int) -> None:
+    metric = study.launch.study.metric
+    if best is None:
+        print(f"no trial reported {metric}; see the errors above")
+        return
+    run_id, value = best
+    run = client.get_run(run_id)
+    searched = {k: run.data.params.get(k) for k in study.search if k in run.data.params}
+    searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
+    print(f"best trial: {run.info.run_name}  {metric}={value:.4g}  {json.dumps(searched)}")
+    if errors:
+        print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
+    uri = study.tracking_uri
+    print(f"open the results: mlflow ui --backend-store-uri {uri}" + ("" if study.launch.mlflow.tracking_uri else
+          f" --default-artifact-root {(study.out_dir / 'mlartifacts').as_uri()}"))
+
+
+def main(args: list[str]) -> None:
+    if args[:1] == ["list"]:
+        print(describe_studies())
+        return
+    name, overrides = split_args(args)
+    study = load_study(name, overrides)
+    code = run_study(study)
+    if code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, usage=USAGE + "\nstudies:\n" + describe_studies()))

@@ -1,0 +1,67 @@
+"""The study's `search:` block as an Optuna search for Ray Tune, plus the trial scheduler.
+
+Optuna proposes (through Ray's `OptunaSearch`) with a seeded `TPESampler`, or a `GridSampler` for
+grid studies (ablations), and keeps every trial in the study's RDB storage so `optuna-dashboard` and
+parameter importance can read it later. Repeats (`study.seeds`) are Ray's `Repeater`, which hands
+the searcher the mean over seeds; `ConcurrencyLimiter` bounds the trials in flight. The space function
+only declares distributions; it computes nothing.
+"""
+from __future__ import annotations
+
+import optuna
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter, Repeater
+from ray.tune.search.optuna import OptunaSearch
+
+from .study import Study
+
+
+class SearchSpace:
+    """Optuna define-by-run space. A class, not a closure: Ray pickles the searcher with the experiment."""
+
+    def __init__(self, study: Study):
+        self.search = study.search
+
+    def __call__(self, trial) -> None:
+        for name, d in self.search.items():
+            if d.kind == "uniform":
+                trial.suggest_float(name, d.low, d.high)
+            elif d.kind == "loguniform":
+                trial.suggest_float(name, d.low, d.high, log=True)
+            elif d.kind == "int":
+                trial.suggest_int(name, int(d.low), int(d.high))
+            else:
+                trial.suggest_categorical(name, d.choices)
+
+
+def optuna_storage(url: str) -> optuna.storages.BaseStorage:
+    """Ray's OptunaSearch wants a storage object, not a URL. SQLite waits for its lock instead of failing."""
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def make_sampler(study: Study) -> optuna.samplers.BaseSampler:
+    seed = study.launch.study.sampler_seed
+    if study.is_grid:
+        return optuna.samplers.GridSampler({n: d.choices for n, d in study.search.items()}, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None):
+    s = study.launch.study
+    baseline = study.baseline_point()
+    searcher = OptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study),
+                            study_name=study.name, storage=storage or optuna_storage(study.storage_url),
+                            points_to_evaluate=[baseline] if baseline else None)
+    if s.seeds > 1:
+        searcher = Repeater(searcher, repeat=s.seeds, set_index=True)
+    return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)
+
+
+def make_scheduler(study: Study):
+    s = study.launch.study
+    if s.scheduler == "none":
+        return FIFOScheduler()
+    max_t = study.base_config().total_epochs
+    return ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(s.grace_period, max_t),
+                         reduction_factor=s.reduction_factor)
