@@ -46,7 +46,7 @@ def ensure_dataset(name: str, root: str | None, base_url: str, allow_download: b
 
 
 def download(url: str, dest: Path, where: str) -> Path:
-    part = dest.with_name(dest.name + ".part")
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")  # concurrent downloaders never share a file
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -94,7 +94,11 @@ def extract(archive_path: Path, target: Path, name: str) -> None:
                 inner = staging / name if (staging / name / "trainA").is_dir() else staging
                 if not (inner / "trainA").is_dir():
                     raise UserError(f"{archive_path} has no trainA/ folder; it is not a CycleGAN dataset")
-                os.replace(inner, target)
+                try:
+                    os.replace(inner, target)
+                except OSError:
+                    if not (target / "trainA").is_dir():  # else another process extracted it first
+                        raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except (zipfile.BadZipFile, EOFError) as exc:

@@ -98,6 +98,39 @@ def record_launch(study: Study, name: str) -> None:
     tmp.replace(path)
 
 
+def prepare_inputs(study: Study) -> None:
+    """Before any trial: read every dataset the study can use (downloading it once, so concurrent trials
+    never race to fetch it) and resolve the FID weights, so bad data or missing weights stop the launch
+    with one line instead of failing every trial."""
+    from cyclegan.backbones import load_inception
+    from cyclegan.data import load_data
+
+    configs = [study.base_config()]
+    names = study.search.get("data.name")
+    if names is not None:
+        configs = [study.engine_config({"data.name": n}) for n in names.choices]
+    for cfg in configs:
+        load_data(cfg)
+    base = study.base_config()
+    if base.eval.backbone == "inception":
+        load_inception(base.eval)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """ray.init waits minutes on an address nobody answers: try the TCP port first."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if not parsed.hostname or not parsed.port:
+        raise UserError(f"ray.address={address} must look like host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"cannot reach ray.address={address} ({exc.strerror or exc}); start the cluster or fix "
+                        "ray.address") from None
+
+
 def start_ray(study: Study) -> None:
     import ray
     address = study.launch.ray.address
@@ -129,6 +162,10 @@ def run_study(study: Study) -> int:
                         "drop resume=true to start the study")
     client = check_tracking(study)
     storage = optuna_storage(study.storage_url)
+    address = study.launch.ray.address
+    if address and address != "auto":
+        check_reachable(address)
+    prepare_inputs(study)
     start_ray(study)
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
     print(f"study {study.name}: {study.num_trials} trials, objective {study.launch.study.metric} "

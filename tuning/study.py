@@ -152,9 +152,11 @@ def available_studies() -> list[str]:
 
 def load_study(name: str, overrides: list[str] = ()) -> Study:
     """Read `studies/<name>.yaml`, apply `key=value` overrides, validate everything (UserError on any mistake)."""
-    path = STUDIES_DIR / f"{name}.yaml"
+    path = Path(name).expanduser() if name.endswith((".yaml", ".yml")) else STUDIES_DIR / f"{name}.yaml"
     if not name or not path.is_file():
-        raise UserError(f"unknown study {name!r}; available: {', '.join(available_studies())}")
+        raise UserError(f"unknown study {name!r}; available: {', '.join(available_studies())} "
+                        "(or study=path/to/file.yaml)")
+    name = path.stem
     raw = load_yaml(path)
     known = ("description", "search", *ENGINE_SECTIONS, *PLATFORM_SECTIONS)
     for key in raw:

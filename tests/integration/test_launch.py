@@ -1,0 +1,133 @@
+"""tuning.launch end to end: real Ray (a private local instance), real Optuna storage, real MLflow store."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cyclegan import metric_names
+from tests.helpers import ROOT, assert_user_error, run_cli
+
+SMALL = ["study.max_concurrent=2", "trial.cpus=1"]
+
+
+def store(out):
+    return MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+
+
+def runs_of(out, study="smoke"):
+    client = store(out)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("kind") == "study"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_smoke_study_end_to_end(tmp_path):
+    out = tmp_path / "smoke"
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", *SMALL, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "best trial: t" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+    client, parents, children = runs_of(out)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert len({c.data.tags["trial_id"] for c in children}) == 4
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.info.run_name.startswith("t") and "lcyc=" in child.info.run_name and "lid=" in child.info.run_name
+        params = child.data.params
+        assert {"loss.lambda_cyc", "loss.lambda_id", "model.generator", "data.name", "train.seed"} <= set(params)
+        for key in ("study", "trial_id", "seed", "dataset", "backbone", "git_commit", "eval.backbone"):
+            assert key in child.data.tags, key
+        for metric in ("fid", "kid", "l1_a2b", "loss_G"):
+            assert [m.step for m in client.get_metric_history(child.info.run_id, metric)] == [1, 2], metric
+        images = [a.path for a in client.list_artifacts(child.info.run_id, "images")]
+        for direction in ("a2b", "b2a"):
+            for step in (1, 2):
+                assert len([p for p in images if p.startswith(f"images/{direction}+step+{step}+")
+                            and p.endswith(".png")]) == 1
+        assert [a.path for a in client.list_artifacts(child.info.run_id, "best_generators")] == [
+            "best_generators/generators.pt"]
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert len(best) == 1
+    assert any(c.data.tags.get("baseline") == "true" and c.data.params["loss.lambda_cyc"] == "10.0" for c in children)
+    versions = client.search_model_versions("name = 'catholic2gogh-smoke'")
+    assert len(versions) == 1 and versions[0].run_id == best[0].info.run_id
+    trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert trials[0].params == {"loss.lambda_cyc": 10.0, "loss.lambda_id": 5.0}  # the reference baseline
+
+
+def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):
+    out = tmp_path / "many"
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.num_samples=8",
+                     "study.max_concurrent=8", "ray.num_cpus=8", "trial.cpus=1", "train.threads=1", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+    # Ground truth: what each trial's engine wrote to its own metrics.jsonl.
+    expected = {}
+    for path in out.glob("smoke-*/*/engine/metrics.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        trial_id = path.parent.parent.name.split("_")[2]
+        expected[trial_id] = sum(1 for r in records for k in metric_names.ALL if k in r)
+    assert len(expected) == 8
+    for child in children:
+        logged = sum(len(client.get_metric_history(child.info.run_id, k)) for k in metric_names.ALL)
+        assert logged == expected[child.data.tags["trial_id"]]
+        pngs = [a for a in client.list_artifacts(child.info.run_id, "images") if a.path.endswith(".png")]
+        assert len(pngs) == 4  # 2 eval epochs x 2 directions
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished_children(out):
+    try:
+        _, _, children = runs_of(out)
+    except Exception:  # the store may not exist yet
+        return 0
+    return sum(c.info.status == "FINISHED" for c in children)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_signal):
+    out = tmp_path / "resume"
+    args = ["study=smoke", f"study.out_dir={out}", "study.max_concurrent=1", "trial.cpus=1", "train.epochs=3"]
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: finished_children(out) >= 1, 300, "the first finished trial")
+        proc.send_signal(stop_signal)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "resume=true" in stderr
+    _, parents, children = runs_of(out)
+    assert not [r for r in parents + children if r.info.status == "RUNNING"]  # nothing left RUNNING
+    done_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"}
+    assert 1 <= len(done_before) < 4
+    again = run_cli("tuning.launch", *args, "resume=true", timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and len({c.data.tags["trial_id"] for c in children}) == 4
+    assert all(c.info.status == "FINISHED" for c in children)
+    for child in children:  # every epoch exactly once, also for the trial that was cut short
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
+    trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
