@@ -42,8 +42,10 @@ def load_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
+        if context is not None and mark is not None and context.line != mark.line:
+            where += f" ({getattr(exc, 'context', None) or 'started'} on line {context.line + 1})"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"YAML syntax error in {path}{where}: {problem}; fix that line") from None
     if data is None:

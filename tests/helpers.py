@@ -32,3 +32,26 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> s
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def peek_runs(db: Path) -> list[dict]:
+    """Child runs of an MLflow SQLite store, read-only, while a launcher is writing it.
+
+    A test must not open the store with MlflowClient while the launcher creates it: the client would run
+    the schema migrations a second time, concurrently. Plain read-only SQL cannot interfere.
+    """
+    import sqlite3
+    if not db.exists():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = con.execute(
+                "SELECT r.run_uuid, r.status, t.value, "
+                "(SELECT value FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = 'epoch') "
+                "FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'trial_id'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:  # tables not created yet, or busy
+        return []
+    return [{"run_id": r[0], "status": r[1], "trial_id": r[2], "epoch": r[3] or 0} for r in rows]

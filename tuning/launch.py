@@ -7,6 +7,7 @@ printing the best trial and the command that opens the MLflow UI on this store.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -160,11 +161,11 @@ def run_study(study: Study) -> int:
     if resume and (previous is None or not tune.Tuner.can_restore(str(study.out_dir / previous))):
         raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
                         "drop resume=true to start the study")
-    client = check_tracking(study)
-    storage = optuna_storage(study.storage_url)
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
+    client = check_tracking(study)
+    storage = optuna_storage(study.storage_url)
     prepare_inputs(study)
     start_ray(study)
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
@@ -235,6 +236,8 @@ def report_best(study: Study, client, best, errors: int) -> None:
 
 
 def main(args: list[str]) -> None:
+    for noisy in ("mlflow", "alembic"):  # store creation logs at INFO on stderr; errors must stay one line
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args[:1] == ["list"]:
         print(describe_studies())
         return

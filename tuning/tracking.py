@@ -162,6 +162,13 @@ class MlflowTracker(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.client.set_terminated(self.run_for(trial), status="FINISHED")
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        """The trial crashed and Tune restarts it from its last checkpoint; the run stays the same."""
+        run_id = self.run_for(trial)
+        restarts = int(self.client.get_run(run_id).data.tags.get("restarts", "0")) + 1
+        self.client.set_tag(run_id, "restarts", str(restarts))
+        self.client.set_tag(run_id, "last_restart_error", error_text(trial))
+
     def on_trial_error(self, iteration, trials, trial, **info):
         run_id = self.run_for(trial)
         self.client.set_tag(run_id, "error", error_text(trial))

@@ -41,6 +41,7 @@ def run_trial(config: dict, study: Study) -> None:
     marker = trial_dir / DIVERGED
     if marker.is_file():  # a restart from the last checkpoint would diverge again: fail at once
         raise TrainingDiverged(marker.read_text())
+    (trial_dir / "worker.pid").write_text(str(os.getpid()))  # which process runs this trial (operators, tests)
     out_dir = trial_dir / "engine"
     shutil.rmtree(out_dir, ignore_errors=True)  # Tune's checkpoint, not a half-finished epoch, is the truth
     checkpoint = tune.get_checkpoint()

@@ -35,10 +35,16 @@ def test_fid_of_a_set_against_itself_is_zero():
     assert abs(fid_from_features(x, x)) < 1e-6
 
 
-def test_fid_equals_an_independent_scipy_computation():
+def test_fid_equals_an_independent_scipy_computation_and_torchmetrics():
+    from torchmetrics.image.fid import _compute_fid
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(300, 24, generator=g), torch.randn(250, 24, generator=g) * 1.3 + 0.4
-    assert fid_from_features(x, y) == pytest.approx(numpy_fid(x, y), rel=1e-3)
+    x = torch.randn(300, 24, generator=g) @ torch.randn(24, 24, generator=g)  # correlated features
+    y = torch.randn(250, 24, generator=g) * 1.3 + 0.4
+    ours = fid_from_features(x, y)
+    assert ours == pytest.approx(numpy_fid(x, y), rel=1e-3)
+    x64, y64 = x.double(), y.double()
+    reference = _compute_fid(x64.mean(0), torch.cov(x64.T), y64.mean(0), torch.cov(y64.T)).item()
+    assert ours == pytest.approx(reference, rel=1e-6)
 
 
 def test_kid_equals_a_direct_unbiased_mmd():
@@ -46,6 +52,17 @@ def test_kid_equals_a_direct_unbiased_mmd():
     x, y = torch.randn(40, 8, generator=g), torch.randn(40, 8, generator=g) + 0.5
     mean, std = kid_from_features(x, y, subset_size=40, subsets=3)
     assert mean == pytest.approx(direct_mmd(x, y), rel=1e-6) and std < 1e-9
+    # subsets: each value is the MMD of the subset, as torchmetrics' poly_mmd computes it per subset
+    from torchmetrics.image.kid import poly_mmd
+    gen = torch.Generator().manual_seed(0)
+    values = []
+    for _ in range(4):
+        f, r = torch.randperm(40, generator=gen)[:15], torch.randperm(40, generator=gen)[:15]
+        values.append(poly_mmd(x[f].double(), y[r].double()))
+    expected = torch.stack(values)
+    mean, std = kid_from_features(x, y, subset_size=15, subsets=4)
+    assert mean == pytest.approx(expected.mean().item(), rel=1e-9)
+    assert std == pytest.approx(expected.std(unbiased=False).item(), rel=1e-9)
 
 
 def test_kid_works_on_58_images_and_repeats_exactly():
