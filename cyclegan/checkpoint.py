@@ -1,7 +1,9 @@
 """Checkpoints: written atomically, read with `weights_only=True`, refused with one line when unusable.
 
 A checkpoint is a plain dict of tensors, numbers, strings and lists, so `torch.load(weights_only=True)`
-reads it and a file carrying pickled code is refused instead of executed.
+reads it and a file carrying pickled code is refused instead of executed. Two kinds: a training
+checkpoint (`nets`, `optim`, `pool`, `rng`, `config`, ...) and a generators file (`model`, `G_A`, `G_B`),
+the smaller export that studies log and register as a trial's best generators.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def load_checkpoint(path: str | Path) -> dict:
         reason = str(exc).splitlines()[0][:160]
         raise UserError(f"checkpoint {path} is truncated or corrupt ({reason}); "
                         "use an earlier checkpoint or start fresh") from None
-    if not isinstance(state, dict) or "G_A" not in state.get("nets", {}):
+    if not isinstance(state, dict) or "G_A" not in state.get("nets", state):
         raise UserError(f"{path} is not a cyclegan checkpoint (no generator weights); use one written by cyclegan.train")
     return state
 

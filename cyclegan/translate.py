@@ -39,12 +39,12 @@ class TranslateConfig:
 
 
 def load_generator(checkpoint: str | Path, direction: str) -> tuple[torch.nn.Module, ModelConfig]:
-    state = load_checkpoint(checkpoint)
-    model_cfg = build(ModelConfig, state["config"]["model"], "model.")
+    state = load_checkpoint(checkpoint)  # a training checkpoint or a generators file
+    model_cfg = build(ModelConfig, state["config"]["model"] if "config" in state else state["model"], "model.")
     net = build_generator(model_cfg)
     name = "G_A" if direction == "a2b" else "G_B"
     try:
-        net.load_state_dict(state["nets"][name])
+        net.load_state_dict(state.get("nets", state)[name])
     except (RuntimeError, KeyError) as exc:
         raise UserError(f"checkpoint {checkpoint} has no usable {name} weights ({str(exc).splitlines()[0][:120]})") from None
     return net.eval(), model_cfg

@@ -38,6 +38,14 @@ def git_commit() -> str:
         return "unknown"
 
 
+def without_password(url: str) -> str:
+    """Storage URLs may carry credentials (postgresql://user:secret@host/db); never log them."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
 def trial_number(trial) -> int:
     """Tune's running index of the trial in its launch (its experiment tag starts with it), from 1."""
     head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
@@ -204,6 +212,8 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
         experiment_id = client.create_experiment(study.experiment, artifact_location=artifacts)
     else:
         experiment_id = experiment.experiment_id
+    # MLflow 3's UI opens GenAI experiments on a traces overview; ours are model training: show the runs.
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
     if resume:
         parents = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
                                      order_by=["attributes.start_time DESC"], max_results=1)
@@ -217,7 +227,8 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
                                   "mlflow.note.content": study.description})
     params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
               "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
-              "study.scheduler": study.launch.study.scheduler, "search": json.dumps(sorted(study.search))}
+              "study.scheduler": study.launch.study.scheduler, "study.storage": without_password(study.storage_url),
+              "search": json.dumps(list(study.search))}
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return experiment_id, run.info.run_id
 

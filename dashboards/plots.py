@@ -1,0 +1,78 @@
+"""Figures for the report (matplotlib, Agg): each saved as a PNG and returned as its path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def effect(table: pd.DataFrame, key: str, metric: str, path: Path) -> Path:
+    """Objective against one searched value: a scatter for numbers, a strip per choice for categories."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    data = table.dropna(subset=["objective"])
+    numeric = pd.api.types.is_numeric_dtype(data[key])
+    if numeric:
+        ax.scatter(data[key], data["objective"], c="tab:blue", alpha=0.8)
+        positive = data[key] > 0
+        if positive.all() and data[key].max() / max(data[key].min(), 1e-30) > 20:
+            ax.set_xscale("log")
+    else:
+        labels = sorted(data[key].astype(str).unique())
+        for i, label in enumerate(labels):
+            ys = data.loc[data[key].astype(str) == label, "objective"]
+            ax.scatter([i] * len(ys), ys, alpha=0.8)
+            ax.hlines(ys.mean(), i - 0.3, i + 0.3, colors="black")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    base = data[data["baseline"]]
+    if len(base):
+        ax.scatter(base[key] if numeric else [], base["objective"] if numeric else [], marker="*", s=180,
+                   c="gold", edgecolors="black", label="reference settings", zorder=3)
+        if numeric:
+            ax.legend(fontsize=7)
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs {key}", fontsize=9)
+    return _save(fig, path)
+
+
+def history(table: pd.DataFrame, metric: str, mode: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    data = table.dropna(subset=["objective"])
+    ax.scatter(data["trial_number"], data["objective"], label="trial", alpha=0.8)
+    running = data["objective"].cummin() if mode == "min" else data["objective"].cummax()
+    ax.step(data["trial_number"], running, where="post", color="tab:red", label="best so far")
+    ax.set_xlabel("trial (in start order)")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.set_title("optimisation history", fontsize=9)
+    return _save(fig, path)
+
+
+def importance(values: dict[str, float], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 0.5 + 0.4 * len(values)))
+    names = list(values)[::-1]
+    ax.barh(names, [values[n] for n in names], color="tab:green")
+    ax.set_xlabel("importance (PED-ANOVA, Optuna)")
+    return _save(fig, path)
+
+
+def pareto(table: pd.DataFrame, front: pd.DataFrame, quality: str, cost: str, path: Path, label: str) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.scatter(table[cost], table[quality], alpha=0.6, label="trials")
+    ax.plot(front[cost], front[quality], "o-", color="tab:red", label="Pareto front")
+    ax.set_xlabel(f"{cost} (training seconds)")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=7)
+    ax.set_title("quality against cost", fontsize=9)
+    return _save(fig, path)

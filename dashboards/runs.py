@@ -1,0 +1,106 @@
+"""A study's trials as a pandas table, read from MLflow (no training code is imported).
+
+One row per child run: run id and name, status, the searched values (params, or the arm tags), the
+objective at the trial's best evaluation (from the metric history, as the launcher ranks them), the
+last values of the other SPEC §3 metrics, `time_s`, and a provenance key. FIDs are only comparable
+when they were computed against the same real images with the same network and resize, so the
+provenance key is (dataset, backbone, weights hash, resize mode, real image counts).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from cyclegan.configtools import UserError
+
+PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b")
+
+
+@dataclass
+class StudyRuns:
+    name: str
+    tracking_uri: str
+    experiment_id: str
+    parents: list               # parent runs (one per launch), newest first
+    metric: str
+    mode: str
+    searched: list[str]         # searched keys (engine keys or arm names)
+    storage: str | None         # Optuna storage URL
+    table: pd.DataFrame
+
+    @property
+    def parent_run_id(self) -> str:
+        return self.parents[0].info.run_id
+
+
+def best_of(history, mode: str) -> tuple[float, int]:
+    points = [(m.value, m.step) for m in history if math.isfinite(m.value)]
+    if not points:
+        return math.nan, -1
+    return (min if mode == "min" else max)(points, key=lambda p: p[0])
+
+
+def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> StudyRuns:
+    client = MlflowClient(tracking_uri)
+    try:
+        exp = client.get_experiment_by_name(experiment or study)
+    except Exception as exc:
+        raise UserError(f"cannot read MLflow at {tracking_uri} ({str(exc).splitlines()[0][:160]}); "
+                        "fix mlflow.tracking_uri") from None
+    if exp is None:
+        raise UserError(f"no MLflow experiment {experiment or study!r} at {tracking_uri}; run the study first "
+                        "or pass mlflow.tracking_uri=... / mlflow.experiment=...")
+    runs = client.search_runs([exp.experiment_id], max_results=50000, order_by=["attributes.start_time DESC"])
+    parents = [r for r in runs if r.data.tags.get("kind") == "study" and r.data.tags.get("study") == study]
+    if not parents:
+        raise UserError(f"experiment {exp.name!r} has no parent run of study {study!r}; check study=")
+    parent_ids = {p.info.run_id for p in parents}
+    params = parents[0].data.params
+    metric, mode = params.get("study.metric", "fid"), params.get("study.mode", "min")
+    searched = json.loads(params.get("search", "[]"))
+    rows = []
+    for run in runs:
+        if run.data.tags.get("mlflow.parentRunId") not in parent_ids:
+            continue
+        tags, p = run.data.tags, run.data.params
+        best, best_epoch = best_of(client.get_metric_history(run.info.run_id, metric), mode)
+        row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
+               "trial_id": tags.get("trial_id"), "seed": int(tags.get("seed", 0)), "baseline": tags.get("baseline") == "true",
+               "best": tags.get("best") == "true", "error": tags.get("error", ""), "objective": best,
+               "best_epoch": best_epoch, "dataset": tags.get("dataset", ""), "start_time": run.info.start_time,
+               "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS)}
+        for key in searched:
+            row[key] = tags[key] if key in tags else _number(p.get(key))
+        row.update({k: v for k, v in run.data.metrics.items()})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.sort_values("start_time").reset_index(drop=True)
+        table["trial_number"] = range(1, len(table) + 1)
+    return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
+                     params.get("study.storage"), table)
+
+
+def _number(text):
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def grid_image(client: MlflowClient, run_id: str, direction: str, step: int, dst: str) -> str | None:
+    """Local path of the run's sample grid for `direction` at `step` (or its latest), downloaded."""
+    images = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
+    mine = [p for p in images if p.split("/")[-1].startswith(f"{direction}+step+")]
+    if not mine:
+        return None
+    steps = {p: int(p.split("+step+")[1].split("+")[0]) for p in mine}
+    pick = [p for p in mine if steps[p] == step] or [max(mine, key=steps.get)]
+    return client.download_artifacts(run_id, pick[0], dst)
