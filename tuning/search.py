@@ -40,18 +40,31 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
-def make_sampler(study: Study) -> optuna.samplers.BaseSampler:
-    seed = study.launch.study.sampler_seed
+def make_sampler(study: Study, done: int = 0) -> optuna.samplers.BaseSampler:
+    """Seeded for repeatable studies. A continuation offsets the seed by the trials already in the
+    storage: the same seed would replay the same random start-up proposals, i.e. rerun finished configs."""
+    seed = study.launch.study.sampler_seed + done
     if study.is_grid:
         return optuna.samplers.GridSampler({n: d.choices for n, d in study.search.items()}, seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
+def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    try:
+        return len(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:  # no such study yet
+        return 0
+
+
 def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None):
+    """A new launch of a study whose storage already has trials continues it: TPE learns from all of
+    them, and the baseline, evaluated by the first launch, is not queued again."""
     s = study.launch.study
-    baseline = study.baseline_point()
-    searcher = OptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study),
-                            study_name=study.name, storage=storage or optuna_storage(study.storage_url),
+    storage = storage or optuna_storage(study.storage_url)
+    done = existing_trials(storage, study.name)
+    baseline = None if done else study.baseline_point()
+    searcher = OptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study, done),
+                            study_name=study.name, storage=storage,
                             points_to_evaluate=[baseline] if baseline else None)
     if s.seeds > 1:
         searcher = Repeater(searcher, repeat=s.seeds, set_index=True)

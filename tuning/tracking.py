@@ -222,9 +222,14 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
             client.update_run(run_id, status="RUNNING")
             client.set_tag(run_id, "resumed", "true")
             return experiment_id, run_id
-    run = client.create_run(experiment_id, run_name=f"study {study.name}",
-                            tags={"study": study.name, "kind": "study", "git_commit": git_commit(),
-                                  "mlflow.note.content": study.description})
+    earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    tags = {"study": study.name, "kind": "study", "git_commit": git_commit(), "mlflow.note.content": study.description}
+    if earlier:  # a continuation (e.g. tonight's scheduled launch): link it to the launch it extends
+        tags["previous_parent_run_id"] = earlier[0].info.run_id
+    run = client.create_run(experiment_id, run_name=f"study {study.name}", tags=tags)
+    if earlier:
+        client.set_tag(earlier[0].info.run_id, "next_parent_run_id", run.info.run_id)
     params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
               "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
               "study.scheduler": study.launch.study.scheduler, "study.storage": without_password(study.storage_url),

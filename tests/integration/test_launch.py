@@ -134,3 +134,21 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
         assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3]
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_a_second_launch_continues_the_study(tmp_path):
+    """What a nightly schedule does: launch again on the same storage; trials add up, nothing reruns."""
+    out = tmp_path / "nightly"
+    args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=2", *SMALL]
+    for night in range(2):
+        result = run_cli("tuning.launch", *args, timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the baseline ran once, no config twice
+    client, parents, children = runs_of(out)
+    assert len(parents) == 2 and len(children) == 4
+    first, second = sorted(parents, key=lambda r: r.info.start_time)
+    assert second.data.tags["previous_parent_run_id"] == first.info.run_id
+    assert first.data.tags["next_parent_run_id"] == second.info.run_id
+    assert sum(c.data.tags["mlflow.parentRunId"] == second.info.run_id for c in children) == 2
