@@ -24,6 +24,7 @@ class StudyConfig:
     storage: Optional[str] = None       # Optuna RDB URL (default: sqlite:///<out_dir>/optuna.db)
     out_dir: Optional[str] = None       # default: runs/studies/<name>
     max_failures: int = 2               # restarts of a crashed trial from its last checkpoint
+    shared_out_dir: bool = False        # out_dir is on storage every node mounts (NFS): required on a multi-node cluster
 
 
 @dataclass

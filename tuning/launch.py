@@ -132,6 +132,23 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                         "ray.address") from None
 
 
+def check_cluster_storage(study: Study, alive_nodes: int) -> None:
+    """On more than one node, trials run elsewhere: checkpoints, the Optuna storage and MLflow must be
+    reachable from every node (Ray >= 2.7 no longer syncs trial folders to the head)."""
+    if alive_nodes <= 1:
+        return
+    missing = []
+    if not study.launch.study.shared_out_dir:
+        missing.append("study.out_dir=<a path every node mounts, e.g. NFS> with study.shared_out_dir=true")
+    if study.storage_url.startswith("sqlite"):
+        missing.append("study.storage=postgresql://... (an Optuna database every node reaches)")
+    if not study.tracking_uri.startswith(("http://", "https://")):
+        missing.append("mlflow.tracking_uri=http://<mlflow server>:5000")
+    if missing:
+        raise UserError(f"this Ray cluster has {alive_nodes} nodes but the study keeps its state on one machine; "
+                        f"set {'; '.join(missing)}")
+
+
 def start_ray(study: Study) -> None:
     import ray
     address = study.launch.ray.address
@@ -164,10 +181,15 @@ def run_study(study: Study) -> int:
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
-    client = check_tracking(study)
-    storage = optuna_storage(study.storage_url)
     prepare_inputs(study)
     start_ray(study)
+    try:
+        check_cluster_storage(study, sum(1 for node in ray.nodes() if node.get("Alive")))
+        client = check_tracking(study)
+    except UserError:
+        ray.shutdown()
+        raise
+    storage = optuna_storage(study.storage_url)
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
     print(f"study {study.name}: {study.num_trials} trials, objective {study.launch.study.metric} "
           f"({study.launch.study.mode}); MLflow {study.tracking_uri} run {parent_run_id}", flush=True)

@@ -119,3 +119,17 @@ def test_launch_list_and_help():
     assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "40 trials" in listing.stdout
     usage = run_cli("tuning.launch", "--help")
     assert usage.returncode == 0 and "study=NAME" in usage.stdout and "painters" in usage.stdout
+
+
+def test_multi_node_cluster_with_local_state_is_refused():
+    from tuning.launch import check_cluster_storage
+    local = load_study("smoke")
+    check_cluster_storage(local, 1)  # one machine: local state is fine
+    with pytest.raises(UserError) as err:
+        check_cluster_storage(local, 3)
+    message = str(err.value)
+    assert "3 nodes" in message and "study.shared_out_dir=true" in message
+    assert "study.storage=postgresql://" in message and "mlflow.tracking_uri=http://" in message
+    shared = load_study("smoke", ["study.shared_out_dir=true", "study.storage=postgresql://u@db/optuna",
+                                  "mlflow.tracking_uri=http://mlflow:5000"])
+    check_cluster_storage(shared, 3)
