@@ -131,5 +131,5 @@ def test_multi_node_cluster_with_local_state_is_refused():
     assert "3 nodes" in message and "study.shared_out_dir=true" in message
     assert "study.storage=postgresql://" in message and "mlflow.tracking_uri=http://" in message
     shared = load_study("smoke", ["study.shared_out_dir=true", "study.storage=postgresql://u@db/optuna",
-                                  "mlflow.tracking_uri=http://mlflow:5000"])
+                                  "mlflow.tracking_uri=http://127.0.0.1:5000"])
     check_cluster_storage(shared, 3)

@@ -1,0 +1,86 @@
+"""The KubeRay manifests parse, carry the required fields and run commands this package accepts."""
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tuning.launch import check_cluster_storage
+from tuning.study import load_study
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+VERSION = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]
+
+
+def documents():
+    docs = []
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs.append((path.name, doc))
+    for name, doc in list(docs):
+        if doc["kind"] == "ConfigMap":
+            for key, text in doc["data"].items():
+                docs.append((f"{name}:{key}", yaml.safe_load(text)))
+    return docs
+
+
+def rayjob_specs():
+    specs = []
+    for name, doc in documents():
+        if doc["kind"] == "RayJob":
+            specs.append((name, doc["spec"]))
+        elif doc["kind"] == "RayCronJob":
+            specs.append((name, doc["spec"]["jobTemplate"]))
+    return specs
+
+
+def test_every_manifest_has_the_required_fields():
+    kinds = set()
+    for name, doc in documents():
+        assert doc.get("apiVersion") and doc.get("kind"), name
+        assert doc["metadata"].get("name") or doc["metadata"].get("generateName"), name
+        kinds.add(doc["kind"])
+    assert {"RayJob", "RayCronJob", "CronJob", "Deployment", "StatefulSet", "PersistentVolumeClaim"} <= kinds
+
+
+def test_schedules_are_nightly_cron_expressions():
+    for name, doc in documents():
+        if doc["kind"] in ("RayCronJob", "CronJob"):
+            assert len(doc["spec"]["schedule"].split()) == 5, name
+
+
+@pytest.mark.parametrize("name, spec", rayjob_specs(), ids=lambda x: x if isinstance(x, str) else "")
+def test_rayjobs_run_a_valid_study_with_cluster_storage(name, spec):
+    argv = shlex.split(spec["entrypoint"])
+    assert argv[:3] == ["python", "-m", "tuning.launch"]
+    args = argv[3:]
+    study_name = [a.split("=", 1)[1] for a in args if a.startswith("study=")][0]
+    study = load_study(study_name, [a for a in args if not a.startswith("study=")])  # the package accepts it
+    assert study.launch.ray.address == "auto"
+    check_cluster_storage(study, alive_nodes=3)  # what the launcher demands on a multi-node cluster
+    cluster = spec["rayClusterSpec"]
+    pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+    for pod in pods:
+        for container in pod["spec"]["containers"]:
+            assert container["image"] == f"REGISTRY/catholic2gogh:{VERSION}"
+            assert {"name": "studies", "mountPath": "/mnt/studies"} in container["volumeMounts"]
+    assert study.out_dir.as_posix().startswith("/mnt/studies/")
+    assert any("nvidia.com/gpu" in c["resources"]["limits"] for g in cluster["workerGroupSpecs"]
+               for c in g["template"]["spec"]["containers"])
+
+
+def test_one_rayjob_spec_everywhere():
+    entrypoints = {spec["entrypoint"] for _, spec in rayjob_specs()}
+    assert len(rayjob_specs()) == 3 and len(entrypoints) == 1
+
+
+def test_image_and_server_commands_match_the_package():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert f"catholic2gogh:{VERSION}" in dockerfile and "pip install" in dockerfile
+    for package in ("cyclegan", "tuning", "dashboards", "studies"):
+        assert f"COPY --chown=ray:users {package} {package}" in dockerfile
+    (mlflow,) = [d for _, d in documents() if d["kind"] == "Deployment" and d["metadata"]["name"] == "mlflow"]
+    command = mlflow["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
+    assert command[command.index("--backend-store-uri") + 1].startswith("postgresql://")
