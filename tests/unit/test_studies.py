@@ -129,7 +129,7 @@ def test_multi_node_cluster_with_local_state_is_refused():
         check_cluster_storage(local, 3)
     message = str(err.value)
     assert "3 nodes" in message and "study.shared_out_dir=true" in message
-    assert "study.storage=postgresql://" in message and "mlflow.tracking_uri=http://" in message
+    assert "study.storage=postgresql:" in message and "mlflow.tracking_uri=http" in message
     shared = load_study("smoke", ["study.shared_out_dir=true", "study.storage=postgresql://u@db/optuna",
                                   "mlflow.tracking_uri=http://127.0.0.1:5000"])
     check_cluster_storage(shared, 3)
