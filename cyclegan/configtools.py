@@ -155,6 +155,17 @@ def unflatten(flat: dict) -> dict:
     return nested
 
 
+def ensure_writable_dir(path: Path, key: str) -> None:
+    """Create `path` and prove it takes a file now, not hours later when the first checkpoint is due."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{key}={path} is not writable ({exc.strerror}); choose another {key}") from None
+
+
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise UserError(message)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from . import losses
 from .checkpoint import architecture, check_architecture, load_checkpoint, save_atomic
-from .configtools import UserError, to_dict
+from .configtools import UserError, ensure_writable_dir, to_dict
 from .data import UnpairedData, load_data
 from .image_pool import ImagePool
 from .networks import build_discriminator, build_generator, count_parameters
@@ -111,14 +111,7 @@ class Trainer:
         if not self.cfg.resume and (last.is_file() or (self.out_dir / "metrics.jsonl").is_file()):
             raise UserError(f"train.out_dir={self.out_dir} already holds a run; pass resume=true to continue it "
                             "or choose another train.out_dir")
-        try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.out_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise UserError(f"train.out_dir={self.out_dir} is not writable ({exc.strerror}); choose another "
-                            "train.out_dir") from None
+        ensure_writable_dir(self.out_dir, "train.out_dir")
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)

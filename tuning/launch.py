@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from cyclegan.cli import run_main
-from cyclegan.configtools import UserError
+from cyclegan.configtools import UserError, ensure_writable_dir
 
 from .study import Study, available_studies, load_study
 
@@ -54,14 +54,7 @@ def split_args(args: list[str]) -> tuple[str, list[str]]:
 
 # -- checks before anything starts ----------------------------------------------------------------
 def check_out_dir(study: Study) -> None:
-    try:
-        study.out_dir.mkdir(parents=True, exist_ok=True)
-        probe = study.out_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"study.out_dir={study.out_dir} is not writable ({exc.strerror}); choose another "
-                        "study.out_dir") from None
+    ensure_writable_dir(study.out_dir, "study.out_dir")
 
 
 def check_tracking(study: Study):
@@ -154,10 +147,10 @@ def start_ray(study: Study) -> None:
     address = study.launch.ray.address
     try:
         if address:
-            ray.init(address=address, logging_level="WARNING")
+            ray.init(address=address, logging_level="ERROR")
         else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
             ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
-                     logging_level="WARNING")
+                     logging_level="ERROR")  # Ray's start-up notices would break one-line errors
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
@@ -181,11 +174,11 @@ def run_study(study: Study) -> int:
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
+    client = check_tracking(study)
     prepare_inputs(study)
     start_ray(study)
     try:
         check_cluster_storage(study, sum(1 for node in ray.nodes() if node.get("Alive")))
-        client = check_tracking(study)
     except UserError:
         ray.shutdown()
         raise
