@@ -161,7 +161,7 @@ def run_study(study: Study) -> int:
     import ray
     from ray import tune
 
-    from .search import make_scheduler, make_searcher, optuna_storage
+    from .search import fail_orphans, make_scheduler, make_searcher, optuna_storage
     from .tracking import MlflowTracker, close_open_runs, mark_best, open_parent_run
     from .trainable import run_trial
 
@@ -226,6 +226,7 @@ def run_study(study: Study) -> int:
               f"  python -m tuning.launch study={study.name} {' '.join(sys.argv[2:])} resume=true".rstrip(),
               file=sys.stderr)
         return 130
+    fail_orphans(storage, study.name)
     best = mark_best(client, study, parent_run_id)
     client.set_terminated(parent_run_id, status="FINISHED")
     ray.shutdown()

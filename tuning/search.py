@@ -40,6 +40,33 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
+class ResumableOptunaSearch(OptunaSearch):
+    """OptunaSearch that survives a launcher killed with SIGKILL. Tune's last state snapshot can predate
+    the end of a trial that Optuna's storage already recorded as finished; on resume Tune replays that
+    trial from its checkpoint, and reporting to a finished Optuna trial must not crash the study."""
+
+    def on_trial_result(self, trial_id: str, result: dict):
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # the storage already holds this trial's final value
+
+
+def fail_orphans(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """After a complete study, Optuna trials still RUNNING were asked for by a launcher that was killed
+    (SIGKILL) before Tune's state snapshot recorded them; nothing will ever finish them. Mark them FAIL so
+    the history says what happened and TPE does not wait on them."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return 0
+    orphans = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in orphans:
+        study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", "orphaned: its launcher was killed")
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    return len(orphans)
+
+
 def make_sampler(study: Study, done: int = 0) -> optuna.samplers.BaseSampler:
     """Seeded for repeatable studies. A continuation offsets the seed by the trials already in the
     storage: the same seed would replay the same random start-up proposals, i.e. rerun finished configs."""
@@ -63,7 +90,7 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
     storage = storage or optuna_storage(study.storage_url)
     done = existing_trials(storage, study.name)
     baseline = None if done else study.baseline_point()
-    searcher = OptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study, done),
+    searcher = ResumableOptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study, done),
                             study_name=study.name, storage=storage,
                             points_to_evaluate=[baseline] if baseline else None)
     if s.seeds > 1:
