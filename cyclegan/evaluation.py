@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 from torch import Tensor
-from torchmetrics.image.kid import maximum_mean_discrepancy, poly_kernel
+from torchmetrics.image.kid import poly_kernel
 from torchvision.utils import make_grid
 
 from .backbones import build_backbone
@@ -61,18 +61,28 @@ def fid_from_features(fake: Tensor, real: Tensor | RealStats) -> float:
 
 
 def kid_from_features(fake: Tensor, real: Tensor, subset_size: int, subsets: int, seed: int = 0) -> tuple[float, float]:
-    """Mean and (population) std of torchmetrics' unbiased MMD^2 (cubic polynomial kernel) over seeded
-    random subsets. The three kernel matrices are computed once on all features; each subset's MMD then
-    reads its sub-blocks, which gives the same numbers as computing kernels per subset, far cheaper."""
+    """Mean and (population) std of the unbiased MMD^2 with torchmetrics' cubic polynomial kernel over
+    seeded random subsets, as torchmetrics' `poly_mmd` computes it per subset (tests compare the two).
+    The three kernel matrices are computed once on all features and every subset's MMD is read from
+    their sub-blocks, all subsets at once: the same numbers, at a fraction of the cost."""
     fake, real = fake.double(), real.double()
     k_ff, k_rr, k_fr = poly_kernel(fake, fake), poly_kernel(real, real), poly_kernel(fake, real)
     g = torch.Generator().manual_seed(seed)
-    values = []
+    f_idx, r_idx = [], []
     for _ in range(subsets):
-        f = torch.randperm(len(fake), generator=g)[:subset_size]
-        r = torch.randperm(len(real), generator=g)[:subset_size]
-        values.append(maximum_mean_discrepancy(k_ff[f][:, f], k_fr[f][:, r], k_rr[r][:, r]))
-    values = torch.stack(values)
+        f_idx.append(torch.randperm(len(fake), generator=g)[:subset_size])
+        r_idx.append(torch.randperm(len(real), generator=g)[:subset_size])
+    m = subset_size
+    off_diagonal = lambda k: k.sum((1, 2)) - k.diagonal(dim1=1, dim2=2).sum(1)  # noqa: E731
+    values = []
+    chunk = max(1, 10_000_000 // (m * m))  # subsets per batch: three (chunk, m, m) float64 blocks <= 240 MB
+    for start in range(0, subsets, chunk):
+        f, r = torch.stack(f_idx[start:start + chunk]), torch.stack(r_idx[start:start + chunk])  # (chunk, m)
+        xx = k_ff[f[:, :, None], f[:, None, :]]
+        yy = k_rr[r[:, :, None], r[:, None, :]]
+        xy = k_fr[f[:, :, None], r[:, None, :]]
+        values.append((off_diagonal(xx) + off_diagonal(yy)) / (m * (m - 1)) - 2 * xy.sum((1, 2)) / m**2)
+    values = torch.cat(values)
     return float(values.mean()), float(values.std(unbiased=False))
 
 
