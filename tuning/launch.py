@@ -214,6 +214,11 @@ def run_study(study: Study) -> int:
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
         results = tuner.fit()
+    except BaseException:  # an unexpected failure of Tune itself: still leave no run RUNNING
+        close_open_runs(client, experiment_id, parent_run_id, status="FAILED")
+        client.set_terminated(parent_run_id, status="FAILED")
+        ray.shutdown()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     finished = results.num_terminated + results.num_errors
@@ -222,8 +227,9 @@ def run_study(study: Study) -> int:
     if not complete:
         client.set_terminated(parent_run_id, status="KILLED")
         ray.shutdown()
+        again = " ".join(a for a in sys.argv[1:] if not a.startswith(("study=", "resume=")))
         print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with:\n"
-              f"  python -m tuning.launch study={study.name} {' '.join(sys.argv[2:])} resume=true".rstrip(),
+              f"  python -m tuning.launch study={study.name} {again} resume=true".replace("  resume", " resume"),
               file=sys.stderr)
         return 130
     fail_orphans(storage, study.name)
