@@ -214,9 +214,10 @@ def run_study(study: Study) -> int:
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
         results = tuner.fit()
-    except BaseException:  # an unexpected failure of Tune itself: still leave no run RUNNING
-        close_open_runs(client, experiment_id, parent_run_id, status="FAILED")
-        client.set_terminated(parent_run_id, status="FAILED")
+    except BaseException as exc:  # a second Ctrl+C, or Tune itself failing: still leave no run RUNNING
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        close_open_runs(client, experiment_id, parent_run_id, status=status)
+        client.set_terminated(parent_run_id, status=status)
         ray.shutdown()
         raise
     finally:
