@@ -62,18 +62,18 @@ def test_report_sections_and_numbers(smoke):
     assert "report/report.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
 
 
-def make_store(tmp_path, study, rows):
-    """A study store written straight through MLflow: rows of (name, tags, fid history)."""
+def make_store(tmp_path, study, rows, searched="arm"):
+    """A study store written straight through MLflow: rows of (value of the searched key, tags, fid history)."""
     out = tmp_path / "runs" / "studies" / study
     out.mkdir(parents=True)
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.create_experiment(study, artifact_location=(out / "art").as_uri())
     parent = client.create_run(exp, run_name=f"study {study}", tags={"kind": "study", "study": study})
     client.log_param(parent.info.run_id, "study.metric", "fid")
-    client.log_param(parent.info.run_id, "search", '["arm"]')
+    client.log_param(parent.info.run_id, "search", f'["{searched}"]')
     for i, (arm, tags, history) in enumerate(rows):
-        run = client.create_run(exp, run_name=f"t{i:04d} arm={arm}", tags={"mlflow.parentRunId": parent.info.run_id,
-                                                                          "arm": arm, "trial_id": f"x{i}", **tags})
+        run = client.create_run(exp, run_name=f"t{i:04d} {searched}={arm}",
+                                tags={"mlflow.parentRunId": parent.info.run_id, searched: arm, "trial_id": f"x{i}", **tags})
         for step, value in enumerate(history, 1):
             client.log_metric(run.info.run_id, "fid", value, step=step)
             client.log_metric(run.info.run_id, "time_s", 10.0 * step, step=step)
@@ -210,3 +210,17 @@ def test_mlflow_ui_shows_the_study_in_a_real_browser(smoke, tmp_path):
             server.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_painters_get_one_row_each_and_no_joint_ranking(tmp_path):
+    rows = [(painter, {"dataset": painter, "eval.backbone": "tiny", "seed": str(seed)}, [value])
+            for painter, values in {"vangogh2photo": [50, 54], "monet2photo": [70, 72]}.items()
+            for seed, value in enumerate(values)]
+    out = make_store(tmp_path, "painters", rows, searched="data.name")
+    result = run_cli("dashboards.report", "study=painters", f"study.out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    assert "<h2>Painters</h2>" in page
+    assert "<td class=l>vangogh2photo</td><td>2</td><td>52 ± 2.828</td><td>50</td>" in page
+    assert "<td class=l>monet2photo</td><td>2</td><td>71 ± 1.414</td><td>70</td>" in page
+    assert "2 different provenances" in page  # each painter's FID uses its own real paintings

@@ -91,7 +91,8 @@ def test_submit_runs_the_study_as_a_ray_job(ray_head, tmp_path):
         line = assert_user_error(run_cli("tuning.submit", *args, env=env), "authentication token missing or wrong")
         assert "not-the-token" not in line
     token = (home / ".ray" / "auth_token").read_text().strip()
-    result = run_cli("tuning.submit", *args, "--follow", timeout=900, env={"HOME": str(home), "RAY_AUTH_MODE": "token"})
+    result = run_cli("tuning.submit", *args, "--follow", "--wait", timeout=900,
+                     env={"HOME": str(home), "RAY_AUTH_MODE": "token"})
     assert token not in result.stdout + result.stderr
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
