@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError, ensure_writable_dir

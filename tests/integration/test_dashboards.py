@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from tests.helpers import ROOT, run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_ablation_section_in_a_report(tmp_path):
 
 def test_compare_and_best(smoke, tmp_path):
     home, out = smoke
-    other = make_store(home, "other", [("a", {"dataset": "synthetic", "eval.backbone": "inception"}, [70, 60])])
+    make_store(home, "other", [("a", {"dataset": "synthetic", "eval.backbone": "inception"}, [70, 60])])
     result = run_cli("dashboards.compare", "study=smoke", "study=other", f"out={tmp_path}", cwd=home)
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
