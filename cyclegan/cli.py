@@ -10,7 +10,7 @@ from .configtools import UserError
 USAGE_FLAGS = ("-h", "--help")
 
 
-def run_main(main, argv: list[str] | None = None, usage: str = "") -> int:
+def run_main(main, argv: list[str] | None = None, usage="") -> int:
     """Call `main(args)`; a UserError becomes one stderr line and exit 2, no traceback.
 
     `--debug` (or CATHOLIC2GOGH_DEBUG=1) shows the traceback of any error.
@@ -19,7 +19,7 @@ def run_main(main, argv: list[str] | None = None, usage: str = "") -> int:
     debug = "--debug" in args or os.environ.get("CATHOLIC2GOGH_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
     if any(a in USAGE_FLAGS for a in args):
-        print(usage.strip())
+        print((usage() if callable(usage) else usage).strip())  # a callable: built only when asked for
         return 0
     try:
         main(args)

@@ -271,4 +271,4 @@ def main(args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main, usage=USAGE + "\nstudies:\n" + describe_studies()))
+    sys.exit(run_main(main, usage=lambda: USAGE + "\nstudies:\n" + describe_studies()))

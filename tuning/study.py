@@ -54,6 +54,7 @@ class Study:
     engine: dict                                    # nested engine base values
     search: dict[str, Distribution]
     launch: LaunchConfig
+    _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
     @property
@@ -109,7 +110,10 @@ class Study:
         return load_config(base=merge(self.engine, unflatten(flat)))
 
     def base_config(self) -> Config:
-        return load_config(base=self.engine)
+        """The study's engine config before any searched value; validated once, then reused (read-only)."""
+        if self._base is None:
+            self._base = load_config(base=self.engine)
+        return self._base
 
     def baseline_point(self) -> dict | None:
         """The reference settings (the engine defaults) as a point of this search space, if they are in it."""
