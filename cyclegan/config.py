@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from .configtools import UserError, build, load_yaml, merge, parse_overrides, require, to_dict
+from .configtools import UserError, build, flatten, load_yaml, merge, parse_overrides, require, to_dict
 
 DatasetName = Literal[
     "synthetic", "folder", "apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
@@ -35,6 +35,8 @@ class DataConfig:
     download: bool = True               # allow a one-time download of a named dataset into the cache
     synthetic_train_size: int = 256     # images per domain in the synthetic train split
     synthetic_test_size: int = 64
+    synthetic_style: Literal["subtle", "strong"] = "subtle"  # the true painting: near-identity, or a strong
+                                        # colour cast that identity loss fights (see cyclegan/synthetic.py)
 
 
 @dataclass
@@ -52,8 +54,20 @@ class LossConfig:
     gan_mode: Literal["lsgan", "vanilla", "hinge", "wgangp"] = "lsgan"
     lambda_gan: float = 1.0             # 0 = no adversarial term ("cycle only" ablation); D is not trained
     lambda_cyc: float = 10.0            # weight of each cycle L1 term (Eqn. 2)
+    lambda_cyc_a: Optional[float] = None  # forward cycle |F(G(a)) - a| alone (None: follow lambda_cyc)
+    lambda_cyc_b: Optional[float] = None  # backward cycle |G(F(b)) - b| alone (None: follow lambda_cyc)
     lambda_id: float = 5.0              # absolute weight of each identity L1 term = reference 0.5 * 10
-    lambda_gp: float = 10.0             # gradient penalty weight, wgangp only
+    lambda_gp: float = 10.0             # gradient penalty weight, wgangp only, relative to the critic term
+
+    @property
+    def cyc_a(self) -> float:
+        """Effective weight of the forward cycle term A -> B -> A."""
+        return self.lambda_cyc if self.lambda_cyc_a is None else self.lambda_cyc_a
+
+    @property
+    def cyc_b(self) -> float:
+        """Effective weight of the backward cycle term B -> A -> B."""
+        return self.lambda_cyc if self.lambda_cyc_b is None else self.lambda_cyc_b
 
 
 @dataclass
@@ -92,6 +106,7 @@ class EvalConfig:
     kid_subset_size: int = 1000         # capped at the smallest set, so 58-image test sets work
     kid_subsets: int = 100
     grid_images: int = 4                # test images per direction in the sample grids
+    se_groups: int = 20                 # jackknife groups for the FID standard errors (0 = no *_se metrics)
     batch_size: int = 16
     cache_dir: Optional[str] = None     # real-statistics cache (default: $CATHOLIC2GOGH_CACHE/real_stats)
 
@@ -124,16 +139,17 @@ class Config:
         for key, value in [("data.max_images", d.max_images), ("train.epochs", t.epochs),
                            ("train.decay_epochs", t.decay_epochs), ("train.pool_size", t.pool_size),
                            ("train.seed", t.seed), ("train.threads", t.threads), ("eval.every", e.every),
-                           ("eval.num_images", e.num_images), ("eval.grid_images", e.grid_images)]:
+                           ("eval.num_images", e.num_images), ("eval.grid_images", e.grid_images),
+                           ("eval.se_groups", e.se_groups)]:
             require(value >= 0, f"{key}={value} must not be negative")
         require(t.epochs + t.decay_epochs >= 1, "train.epochs + train.decay_epochs must be at least 1")
         require(d.crop_size <= d.load_size, f"data.crop_size={d.crop_size} is larger than data.load_size="
                 f"{d.load_size}; set data.load_size >= data.crop_size")
-        for key in ("lambda_gan", "lambda_cyc", "lambda_id", "lambda_gp"):
+        for key in ("lambda_gan", "lambda_cyc", "lambda_cyc_a", "lambda_cyc_b", "lambda_id", "lambda_gp"):
             value = getattr(lo, key)
-            require(value >= 0, f"loss.{key}={value} must be >= 0 (0 switches the term off)")
-        require(lo.lambda_gan + lo.lambda_cyc + lo.lambda_id > 0,
-                "loss.lambda_gan, loss.lambda_cyc and loss.lambda_id are all 0: nothing to train; set one > 0")
+            require(value is None or value >= 0, f"loss.{key}={value} must be >= 0 (0 switches the term off)")
+        require(lo.lambda_gan + lo.cyc_a + lo.cyc_b + lo.lambda_id > 0,
+                "loss.lambda_gan, the cycle weights and loss.lambda_id are all 0: nothing to train; set one > 0")
         for key in ("lr_g", "lr_d"):
             value = getattr(o, key)
             require(value > 0, f"optim.{key}={value} must be > 0")
@@ -147,6 +163,22 @@ class Config:
     @property
     def total_epochs(self) -> int:
         return self.train.epochs + self.train.decay_epochs
+
+    def effective(self) -> dict:
+        """The flat config as training reads it: cycle weights resolved, and keys this run never reads
+        set to None (without an adversarial term: gan_mode, lambda_gp, the discriminators and their
+        optimiser; lambda_gp outside wgangp; where the run writes). Two configs with the same
+        `effective()` train the same model: a study refuses such duplicate cells."""
+        flat = flatten(to_dict(self))
+        lo = self.loss
+        flat.update({"loss.lambda_cyc": None, "loss.lambda_cyc_a": lo.cyc_a, "loss.lambda_cyc_b": lo.cyc_b,
+                     "train.out_dir": None, "resume": None})
+        if lo.lambda_gan == 0 or lo.gan_mode != "wgangp":
+            flat["loss.lambda_gp"] = None
+        if lo.lambda_gan == 0:
+            for key in ("loss.gan_mode", "model.ndf", "model.d_layers", "optim.lr_d", "train.pool_size"):
+                flat[key] = None
+        return flat
 
 
 def load_config(overrides: list[str] = (), yaml_path: str | Path | None = None, base: dict | None = None) -> Config:

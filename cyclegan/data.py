@@ -159,7 +159,8 @@ def load_data(cfg) -> UnpairedData:
     d = cfg.data
     if d.name == "synthetic":
         from .synthetic import make_synthetic
-        return make_synthetic(d.synthetic_train_size, d.synthetic_test_size, d.load_size, d.crop_size, d.max_images)
+        return make_synthetic(d.synthetic_train_size, d.synthetic_test_size, d.load_size, d.crop_size, d.max_images,
+                              style=d.synthetic_style)
     if d.name == "folder":
         root = Path(d.root).expanduser()
         if not root.is_dir():

@@ -7,6 +7,15 @@ Fakes are quantised to uint8 exactly as a saved PNG would be, then passed throug
 `eval.kid_subsets` subsets of size min(eval.kid_subset_size, real count, fake count) drawn with a fixed
 seed, so it works on 58-image test sets and gives the same number every time.
 
+Each FID and KID comes with its standard error over the test images (`fid_a2b_se`, `kid_a2b_se`, ...):
+how far the number would move if another set of test images of the same size had been translated.
+The real statistics are held fixed: every trial of a study shares them, so their sampling error moves
+all trials together and cancels in comparisons. FID's is a grouped jackknife over the fake features
+(`fid_jackknife_se`, `eval.se_groups` groups, batched in an n x n or d x d subspace); KID's is the delta
+method for its U-statistic (`kid_standard_error`). Both reuse features already computed, so
+they cost a small fraction of the evaluation (benchmarks/eval_speed.py prints the share).
+Evaluation always runs in float32, outside any autocast, whatever `train.amp` is.
+
 Real-image features are computed once per (image content, image size, domain, backbone, weights hash,
 resize mode) and cached on disk under a content-derived key shared by every run on the machine
 (written to a temp file and renamed, so concurrent trials never read a partial file).
@@ -14,6 +23,7 @@ resize mode) and cached on disk under a content-derived key shared by every run 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from collections import Counter
@@ -60,9 +70,75 @@ def fid_from_features(fake: Tensor, real: Tensor | RealStats) -> float:
     return float((mu - real.mu).square().sum() + sigma.trace() + real.sigma.trace() - 2 * root_trace)
 
 
-def kid_from_features(fake: Tensor, real: Tensor, subset_size: int, subsets: int, seed: int = 0) -> tuple[float, float]:
-    """Mean and (population) std of the unbiased MMD^2 with torchmetrics' cubic polynomial kernel over
-    seeded random subsets, as torchmetrics' `poly_mmd` computes it per subset (tests compare the two).
+def weighted_fids(fake: Tensor, real: RealStats, weights: Tensor) -> Tensor:
+    """FID of each row of `weights` (B, n) as weights on the n fake features (real fixed), all at once.
+
+    Row b's FID needs the eigenvalues of S_r^(1/2) S_b S_r^(1/2) (d x d). With n < d (500 images, 2048-d
+    Inception) its non-zero eigenvalues are those of the n x n matrix diag(sqrt w) Xc S_r Xc^T
+    diag(sqrt w) / (N - 1), Xc being X centred on the row's weighted mean and N the row's weight sum.
+    It is built from one Gram matrix X S_r X^T, so each row costs O(n^2) plus a small batched eigensolve.
+    """
+    x, w = fake.double(), weights.double()
+    n, d = x.shape
+    total = w.sum(1)                                                           # N per row
+    mu = w @ x / total[:, None]                                                # (B, d) weighted means
+    trace_b = (w @ (x * x).sum(1) - total * (mu * mu).sum(1)) / (total - 1)    # Tr S_b
+    mean_term = (mu - real.mu).square().sum(1)                                 # |mu_b - mu_r|^2
+    if n < d:
+        gram = x @ real.sigma @ x.T                                            # X S_r X^T (n x n)
+        gw = w @ gram / total[:, None]                                         # rows (X S_r mu_b)^T
+        wgw = (gw * w).sum(1) / total                                          # mu_b^T S_r mu_b
+        centred = gram - gw[:, :, None] - gw[:, None, :] + wgw[:, None, None]  # Xc S_r Xc^T per row
+        root_w = w.sqrt()
+        inner = root_w[:, :, None] * centred * root_w[:, None, :] / (total - 1)[:, None, None]
+    else:
+        xs, ms = x @ real.sqrt_sigma, mu @ real.sqrt_sigma
+        inner = ((torch.einsum("bn,ni,nj->bij", w, xs, xs) - total[:, None, None] * ms[:, :, None] * ms[:, None, :])
+                 / (total - 1)[:, None, None])
+    root_trace = torch.linalg.eigvalsh((inner + inner.transpose(1, 2)) / 2).clamp_min(0).sqrt().sum(1)
+    return mean_term + trace_b + real.sigma.trace() - 2 * root_trace
+
+
+def fid_jackknife_se(fake: Tensor, real: RealStats, groups: int) -> float:
+    """Grouped (delete-a-group) jackknife standard error of FID over the fake images, real fixed.
+
+    Image i belongs to group i mod G; replicate g drops group g. SE^2 = (G - 1)/G * sum (F_g - mean F)^2.
+    Chosen over the bootstrap because resampling with replacement duplicates rows, which lowers the
+    covariance's rank and, with fewer images than feature dimensions, overstates the error about
+    threefold; the jackknife stays within ~30 % of the Monte-Carlo spread (tests/unit/test_evaluation.py).
+    """
+    n = len(fake)
+    groups = min(groups, n)
+    if groups < 2 or n < 4:
+        return math.nan
+    member = torch.arange(n) % groups
+    keep = (member[None, :] != torch.arange(groups)[:, None]).double()        # (G, n): 0 for the dropped group
+    values = weighted_fids(fake, real, keep)
+    return float(((groups - 1) / groups * (values - values.mean()).square().sum()).sqrt())
+
+
+def kid_standard_error(fake: Tensor, real: Tensor) -> float:
+    """Delta-method standard error of the unbiased MMD^2 (KID) over the fake images, real fixed.
+
+    MMD^2_u is a U-statistic; to first order its variance over draws of the m fake images is
+    Var(psi_i) / m with psi_i = 2 (mean_{j != i} k(x_i, x_j) - mean_j k(x_i, y_j)) (Hoeffding's
+    projection). The subset average that `kid_from_features` reports estimates the same quantity.
+    """
+    x, y = fake.double(), real.double()
+    m = len(x)
+    if m < 3:
+        return math.nan
+    k_xx, k_xy = poly_kernel(x, x), poly_kernel(x, y)
+    psi = 2 * ((k_xx.sum(1) - k_xx.diagonal()) / (m - 1) - k_xy.mean(1))
+    return float(psi.std(unbiased=True) / math.sqrt(m))
+
+
+def kid_from_features(fake: Tensor, real: Tensor, subset_size: int, subsets: int,
+                      seed: int = 0) -> tuple[float, float | None]:
+    """Mean and unbiased std of the unbiased MMD^2 with torchmetrics' cubic polynomial kernel over seeded
+    random subsets, as torchmetrics' `poly_mmd` computes it per subset (tests compare the two). The std
+    is None when it would claim a spread that does not exist: one subset, or subsets as large as both
+    sets (every subset is then the whole set, and every value the same).
     The three kernel matrices are computed once on all features and every subset's MMD is read from
     their sub-blocks, all subsets at once: the same numbers, at a fraction of the cost."""
     fake, real = fake.double(), real.double()
@@ -83,7 +159,8 @@ def kid_from_features(fake: Tensor, real: Tensor, subset_size: int, subsets: int
         xy = k_fr[f[:, :, None], r[:, None, :]]
         values.append((off_diagonal(xx) + off_diagonal(yy)) / (m * (m - 1)) - 2 * xy.sum((1, 2)) / m**2)
     values = torch.cat(values)
-    return float(values.mean()), float(values.std(unbiased=False))
+    identical = subsets < 2 or (subset_size >= len(fake) and subset_size >= len(real))
+    return float(values.mean()), None if identical else float(values.std(unbiased=True))
 
 
 def psnr(fake: Tensor, truth: Tensor) -> float:
@@ -94,10 +171,9 @@ def psnr(fake: Tensor, truth: Tensor) -> float:
 class Evaluator:
     """Holds the backbone and the real features of one dataset; `evaluate` is called once per eval epoch."""
 
-    def __init__(self, eval_cfg, data: UnpairedData, device: torch.device, autocast=None):
+    def __init__(self, eval_cfg, data: UnpairedData, device: torch.device):
         self.cfg = eval_cfg
         self.device = device
-        self.autocast = autocast or torch.autocast(device.type, enabled=False)
         self.backbone = build_backbone(eval_cfg, device)
         self.forwards = Counter()  # backbone batches run, by "real"/"fake": the cache test counts these
         n = eval_cfg.num_images or None
@@ -154,9 +230,10 @@ class Evaluator:
 
     # -- translation ------------------------------------------------------------------------------
     def translate(self, net, images: Tensor) -> Tensor:
-        """uint8 images -> uint8 translations, batched on the training device."""
+        """uint8 images -> uint8 translations, batched on the training device, in float32 (even inside a
+        caller's autocast: bf16-rounded generators would make amp and fp32 trials incomparable)."""
         out = []
-        with torch.inference_mode(), self.autocast:
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
             for start in range(0, len(images), self.cfg.batch_size):
                 batch = to_float(images[start:start + self.cfg.batch_size].to(self.device))
                 out.append(to_uint8(net(batch)).cpu())
@@ -176,7 +253,12 @@ class Evaluator:
                 subset = min(self.cfg.kid_subset_size, len(fake_feats), len(real.features))
                 metrics[f"fid_{direction}"] = fid_from_features(fake_feats, real)
                 kid, kid_std = kid_from_features(fake_feats, real.features, subset, self.cfg.kid_subsets)
-                metrics[f"kid_{direction}"], metrics[f"kid_{direction}_std"] = kid, kid_std
+                metrics[f"kid_{direction}"] = kid
+                if kid_std is not None:
+                    metrics[f"kid_{direction}_std"] = kid_std
+                if self.cfg.se_groups:
+                    metrics[f"fid_{direction}_se"] = fid_jackknife_se(fake_feats, real, self.cfg.se_groups)
+                    metrics[f"kid_{direction}_se"] = kid_standard_error(fake_feats, real.features)
                 truth = self.truth[direction]
                 if truth is not None:
                     metrics[f"l1_{direction}"] = float((fake.double() - truth.double()).abs().mean() / 255)
@@ -189,6 +271,9 @@ class Evaluator:
             G_A.train(was_training), G_B.train(was_training)
         metrics["fid"] = (metrics["fid_a2b"] + metrics["fid_b2a"]) / 2
         metrics["kid"] = (metrics["kid_a2b"] + metrics["kid_b2a"]) / 2
+        for name in ("fid", "kid"):  # the two directions use disjoint test images: independent errors
+            if f"{name}_a2b_se" in metrics:
+                metrics[f"{name}_se"] = math.hypot(metrics[f"{name}_a2b_se"], metrics[f"{name}_b2a_se"]) / 2
         provenance = {"backbone": self.backbone.name, "weights_sha256": self.backbone.weights_sha256,
                       "resize": self.backbone.resize_mode, "kid_subset_size": subset,
                       "kid_subsets": self.cfg.kid_subsets, **counts}

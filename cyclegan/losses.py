@@ -2,11 +2,14 @@
 
 The full generator objective is
     L_G = lambda_gan * (L_GAN(G, D_B) + L_GAN(F, D_A))              Eqn. 1, for both directions
-        + lambda_cyc * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)           Eqn. 2
+        + lambda_cyc_a * |F(G(a)) - a|_1 + lambda_cyc_b * |G(F(b)) - b|_1   Eqn. 2 (forward, backward cycle)
         + lambda_id  * (|F(a) - a|_1 + |G(b) - b|_1)                 identity loss, §5.2
-`lambda_id` is an absolute weight: the reference's relative `lambda_identity` (0.5) times its
-`lambda_A`/`lambda_B` (10) gives our default 5. Each discriminator minimises half the sum of its real
-and fake terms (reference `backward_D_basic`), plus `lambda_gp` times the gradient penalty for wgangp.
+Both cycle weights follow `lambda_cyc` unless set (the paper's "GAN + forward cycle" ablation sets
+lambda_cyc_b = 0). `lambda_id` is an absolute weight: the reference's relative `lambda_identity` (0.5)
+times its `lambda_A`/`lambda_B` (10) gives our default 5. Each discriminator minimises half of its whole
+objective (reference `backward_D_basic` halves the real + fake terms): for wgangp that objective is
+critic + lambda_gp * GP (Gulrajani et al. 2017, Alg. 1), so the penalty is halved with the critic term
+and `lambda_gp` keeps its published meaning relative to it.
 """
 from __future__ import annotations
 
@@ -54,7 +57,8 @@ def gradient_penalty(discriminator, real: Tensor, fake: Tensor, generator: torch
 def generator_terms(*, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor,
                     rec_a: Tensor | None, rec_b: Tensor | None, idt_a: Tensor | None, idt_b: Tensor | None,
                     pred_fake_a: Tensor | None, pred_fake_b: Tensor | None,
-                    gan_mode: str, lambda_gan: float, lambda_cyc: float, lambda_id: float) -> dict[str, Tensor]:
+                    gan_mode: str, lambda_gan: float, lambda_cyc_a: float, lambda_cyc_b: float,
+                    lambda_id: float) -> dict[str, Tensor]:
     """Weighted generator terms and their sum `loss_G`. A term whose weight is 0 is absent (its inputs are None).
 
     rec_a = F(G(a)), rec_b = G(F(b)); idt_a = F(a), idt_b = G(b); pred_fake_b = D_B(G(a)), pred_fake_a = D_A(F(b)).
@@ -63,9 +67,10 @@ def generator_terms(*, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: T
     if lambda_gan > 0:
         terms["loss_gan_a2b"] = lambda_gan * generator_adversarial(pred_fake_b, gan_mode)
         terms["loss_gan_b2a"] = lambda_gan * generator_adversarial(pred_fake_a, gan_mode)
-    if lambda_cyc > 0:
-        terms["loss_cyc_a"] = lambda_cyc * F.l1_loss(rec_a, real_a)
-        terms["loss_cyc_b"] = lambda_cyc * F.l1_loss(rec_b, real_b)
+    if lambda_cyc_a > 0:
+        terms["loss_cyc_a"] = lambda_cyc_a * F.l1_loss(rec_a, real_a)
+    if lambda_cyc_b > 0:
+        terms["loss_cyc_b"] = lambda_cyc_b * F.l1_loss(rec_b, real_b)
     if lambda_id > 0:
         terms["loss_id_a"] = lambda_id * F.l1_loss(idt_a, real_a)
         terms["loss_id_b"] = lambda_id * F.l1_loss(idt_b, real_b)
@@ -75,8 +80,8 @@ def generator_terms(*, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: T
 
 def discriminator_terms(*, pred_real: Tensor, pred_fake: Tensor, gan_mode: str,
                         penalty: Tensor | None = None, lambda_gp: float = 0.0) -> Tensor:
-    """One discriminator's loss: the halved adversarial term plus the weighted gradient penalty."""
-    loss = discriminator_adversarial(pred_real, pred_fake, gan_mode)
+    """One discriminator's loss: half of (adversarial term + lambda_gp * gradient penalty), see the module doc."""
+    loss = discriminator_adversarial(pred_real, pred_fake, gan_mode)  # already halved
     if penalty is not None:
-        loss = loss + lambda_gp * penalty
+        loss = loss + 0.5 * lambda_gp * penalty
     return loss

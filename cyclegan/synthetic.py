@@ -2,7 +2,12 @@
 
 Domain A ("photos"): smooth two-colour gradients with a few soft-edged ellipses and rectangles.
 Domain B ("paintings"): `paint(a)` for images drawn like A: a fixed warm colour remap, posterised to
-5 levels, with dark outlines where the photo has edges.
+5 levels, with dark outlines where the photo has edges (`data.synthetic_style=subtle`, the default), or
+`paint_strong(a)`: a strong warm cast with compressed contrast (`strong`). The strong style is far from
+the identity on purpose: the identity loss (G(b) ~ b) pulls the generator towards copying its input,
+so on this task the reference lambda_id = 5 is not the best setting, and a tuner that works must find
+that out (benchmarks/tuner_check.py). Each channel's map is monotone, so it is identifiable from
+unpaired samples (matching colour distributions), unlike a channel permutation.
 Train A and train B come from independent random streams (unpaired, as CycleGAN assumes). In the
 test split testB[i] = paint(testA[i]), so l1/psnr measure how close G(a) is to the true painting and
 F(b) to the true photo. Everything is generated with seeded torch generators: same bytes every time.
@@ -61,16 +66,29 @@ def paint(images: Tensor) -> Tensor:
     return painted * 2 - 1
 
 
-def make_synthetic(train_size: int, test_size: int, load_size: int, crop_size: int, max_images: int = 0) -> UnpairedData:
+# Strong style: per channel out = GAIN * in + CAST (images in [0, 1]): half the contrast, a warm cast.
+STRONG_GAIN = torch.tensor([0.55, 0.50, 0.45]).view(1, 3, 1, 1)
+STRONG_CAST = torch.tensor([0.42, 0.25, 0.05]).view(1, 3, 1, 1)
+
+
+def paint_strong(images: Tensor) -> Tensor:
+    """The strong A -> B style on float images in [-1, 1]: far from the identity, still monotone per channel."""
+    x = (images + 1) / 2
+    return (x * STRONG_GAIN + STRONG_CAST).clamp(0, 1) * 2 - 1
+
+
+def make_synthetic(train_size: int, test_size: int, load_size: int, crop_size: int, max_images: int = 0,
+                   style: str = "subtle") -> UnpairedData:
     if max_images:
         train_size, test_size = min(train_size, max_images), min(test_size, max_images)
+    style_fn = paint_strong if style == "strong" else paint
     train_a = photos(train_size, load_size, seed=1)
-    train_b = paint(photos(train_size, load_size, seed=2))  # independent of train_a: unpaired
+    train_b = style_fn(photos(train_size, load_size, seed=2))  # independent of train_a: unpaired
     test_a = photos(test_size, crop_size, seed=3)
-    test_b = paint(test_a)
+    test_b = style_fn(test_a)
     return UnpairedData(
         train_a=to_uint8(train_a), train_b=to_uint8(train_b), test_a=to_uint8(test_a), test_b=to_uint8(test_b),
-        name="synthetic", test_a_names=[f"a{i:04d}" for i in range(test_size)],
+        name="synthetic" if style == "subtle" else f"synthetic-{style}", test_a_names=[f"a{i:04d}" for i in range(test_size)],
         test_b_names=[f"b{i:04d}" for i in range(test_size)],
         truth_a2b=to_uint8(test_b), truth_b2a=to_uint8(test_a),
     )

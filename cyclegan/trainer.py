@@ -98,7 +98,7 @@ class Trainer:
         self.evaluator = None
         if cfg.eval.every:  # load the FID backbone now: missing weights must stop the run before training
             from .evaluation import Evaluator
-            self.evaluator = Evaluator(cfg.eval, self.data, self.device, autocast=self.autocast())
+            self.evaluator = Evaluator(cfg.eval, self.data, self.device)  # always fp32, whatever train.amp
         if cfg.resume:
             self.restore(self.out_dir / "checkpoints" / "last.pt")
 
@@ -130,12 +130,14 @@ class Trainer:
         """One generator step then one discriminator step (reference `optimize_parameters`)."""
         G_A, G_B, D_A, D_B = (self.run_nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
         lo = self.cfg.loss
-        need_fakes = lo.lambda_gan > 0 or lo.lambda_cyc > 0
+        # A weight of 0 removes its term and the forward passes that only it needs.
+        need_fake_b = lo.lambda_gan > 0 or lo.cyc_a > 0
+        need_fake_a = lo.lambda_gan > 0 or lo.cyc_b > 0
         with self.autocast():
-            fake_b = G_A(real_a) if need_fakes else None                     # G(a)
-            fake_a = G_B(real_b) if need_fakes else None                     # F(b)
-            rec_a = G_B(fake_b) if lo.lambda_cyc > 0 else None               # F(G(a)) ~ a   (Eqn. 2)
-            rec_b = G_A(fake_a) if lo.lambda_cyc > 0 else None               # G(F(b)) ~ b
+            fake_b = G_A(real_a) if need_fake_b else None                    # G(a)
+            fake_a = G_B(real_b) if need_fake_a else None                    # F(b)
+            rec_a = G_B(fake_b) if lo.cyc_a > 0 else None                    # F(G(a)) ~ a   (Eqn. 2, forward)
+            rec_b = G_A(fake_a) if lo.cyc_b > 0 else None                    # G(F(b)) ~ b   (Eqn. 2, backward)
             idt_a = G_B(real_a) if lo.lambda_id > 0 else None                # F(a) ~ a      (identity)
             idt_b = G_A(real_b) if lo.lambda_id > 0 else None                # G(b) ~ b
             # The generators are judged by discriminators that must not learn from this step.
@@ -145,7 +147,8 @@ class Trainer:
             terms = losses.generator_terms(
                 real_a=real_a, real_b=real_b, fake_a=fake_a, fake_b=fake_b, rec_a=rec_a, rec_b=rec_b,
                 idt_a=idt_a, idt_b=idt_b, pred_fake_a=pred_fake_a, pred_fake_b=pred_fake_b,
-                gan_mode=lo.gan_mode, lambda_gan=lo.lambda_gan, lambda_cyc=lo.lambda_cyc, lambda_id=lo.lambda_id)
+                gan_mode=lo.gan_mode, lambda_gan=lo.lambda_gan, lambda_cyc_a=lo.cyc_a, lambda_cyc_b=lo.cyc_b,
+                lambda_id=lo.lambda_id)
         self.opt_g.zero_grad(set_to_none=True)
         terms["loss_G"].backward()
         self.opt_g.step()
@@ -230,7 +233,11 @@ class Trainer:
             yield EpochReport(epoch, metrics, provenance, images, checkpoint, final)
 
     def evaluate(self, epoch: int):
-        return self.evaluator.evaluate(self.run_nets["G_A"], self.run_nets["G_B"], epoch, self.out_dir / "samples")
+        metrics, provenance, grids = self.evaluator.evaluate(self.run_nets["G_A"], self.run_nets["G_B"], epoch,
+                                                             self.out_dir / "samples")
+        # Evaluation itself is fp32; how the generators were trained is provenance all the same, so that
+        # bf16-trained and fp32-trained trials are never ranked together.
+        return metrics, dict(provenance, amp=self.amp), grids
 
     def append_metrics(self, metrics: dict, provenance: dict) -> None:
         record = dict(metrics, provenance=provenance) if provenance else dict(metrics)

@@ -66,6 +66,11 @@ def count_forwards(trainer):
     ({"loss.lambda_id": 0}, 4, 6, LOSS_KEYS - {"loss_id_a", "loss_id_b"}),
     ({"loss.lambda_cyc": 0, "loss.lambda_id": 0}, 2, 6, {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a"}),
     ({"loss.lambda_gan": 0}, 6, 0, {"loss_G", "loss_cyc_a", "loss_cyc_b", "loss_id_a", "loss_id_b"}),
+    # the paper's GAN + forward cycle / GAN + backward cycle rows: one reconstruction each, no identity
+    ({"loss.lambda_cyc_b": 0, "loss.lambda_id": 0}, 3, 6, {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a", "loss_cyc_a"}),
+    ({"loss.lambda_cyc_a": 0, "loss.lambda_id": 0}, 3, 6, {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a", "loss_cyc_b"}),
+    # cycle alone without adversarial term: F(b) is still needed for the backward cycle, G(a) for the forward
+    ({"loss.lambda_gan": 0, "loss.lambda_id": 0, "loss.lambda_cyc_b": 0}, 2, 0, {"loss_G", "loss_cyc_a"}),
 ])
 def test_a_zero_weight_skips_its_forward_passes(tmp_path, weights, g_calls, d_calls, terms):
     cfg = load_config(TINY + [f"train.out_dir={tmp_path}"] + [f"{k}={v}" for k, v in weights.items()])

@@ -8,7 +8,8 @@ import torch
 from cyclegan.backbones import INCEPTION_FILE, load_inception
 from cyclegan.config import EvalConfig
 from cyclegan.configtools import UserError
-from cyclegan.evaluation import Evaluator, fid_from_features, kid_from_features
+from cyclegan.evaluation import (Evaluator, RealStats, fid_jackknife_se, fid_from_features, kid_from_features,
+                                 kid_standard_error)
 from cyclegan.networks import ResnetGenerator
 from cyclegan.synthetic import make_synthetic
 
@@ -51,7 +52,8 @@ def test_kid_equals_a_direct_unbiased_mmd():
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(40, 8, generator=g), torch.randn(40, 8, generator=g) + 0.5
     mean, std = kid_from_features(x, y, subset_size=40, subsets=3)
-    assert mean == pytest.approx(direct_mmd(x, y), rel=1e-6) and std < 1e-9
+    assert mean == pytest.approx(direct_mmd(x, y), rel=1e-6)
+    assert std is None  # every subset is the whole set: no spread is claimed
     # subsets: each value is the MMD of the subset, as torchmetrics' poly_mmd computes it per subset
     from torchmetrics.image.kid import poly_mmd
     gen = torch.Generator().manual_seed(0)
@@ -62,7 +64,7 @@ def test_kid_equals_a_direct_unbiased_mmd():
     expected = torch.stack(values)
     mean, std = kid_from_features(x, y, subset_size=15, subsets=4)
     assert mean == pytest.approx(expected.mean().item(), rel=1e-9)
-    assert std == pytest.approx(expected.std(unbiased=False).item(), rel=1e-9)
+    assert std == pytest.approx(expected.std(unbiased=True).item(), rel=1e-9)  # the sample (n - 1) std
 
 
 def test_kid_works_on_58_images_and_repeats_exactly():
@@ -91,8 +93,11 @@ def test_second_evaluation_runs_no_backbone_forward_on_real_images(tmp_path):
     assert metrics1 == metrics2 and prov1 == prov2
     assert prov1["backbone"] == "tiny" and prov1["real_a"] == 10 and prov1["kid_subset_size"] == 10
     assert set(grids) == {"a2b", "b2a"} and grids["a2b"].name == "epoch_001_a2b.png"
-    for key in ("fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b_std", "l1_a2b", "psnr_b2a"):
-        assert np.isfinite(metrics1[key])
+    for key in ("fid", "kid", "fid_a2b", "fid_b2a", "l1_a2b", "psnr_b2a", "fid_a2b_se", "fid_b2a_se", "fid_se",
+                "kid_a2b_se", "kid_b2a_se", "kid_se"):
+        assert np.isfinite(metrics1[key]), key
+    assert metrics1["fid_se"] > 0 and metrics1["kid_se"] > 0
+    assert "kid_a2b_std" not in metrics1  # 10 images, subsets of 10: all subsets identical, no spread claimed
     # other content -> another cache entry, computed afresh
     third = Evaluator(tiny_eval(tmp_path / "cache"), make_synthetic(4, 9, 16, 16), torch.device("cpu"))
     third.evaluate(g_a, g_b, 1, None)
@@ -165,3 +170,39 @@ def test_missing_weights_offline_say_where_to_put_them(tmp_path):
     assert INCEPTION_FILE in message and "eval.inception_weights" in message
     assert str(torch.hub.get_dir()) in message  # the torch hub cache it would have used
     assert "eval.backbone=tiny" in message
+
+
+@pytest.mark.parametrize("n, d", [(60, 8), (40, 96)])  # the d x d path and the n x n (n < d) path
+def test_standard_errors_match_the_spread_over_fresh_test_sets(n, d):
+    """Monte Carlo: draw many fake sets of n images from one distribution (real set fixed) and compare the
+    spread of FID and KID across them with the standard errors each single set estimates."""
+    g = torch.Generator().manual_seed(3)
+    mix = torch.randn(d, d, generator=g) / d ** 0.5
+    real = torch.randn(400, d, generator=g) @ mix
+    stats = RealStats(real)
+    fids, kids, fid_ses, kid_ses = [], [], [], []
+    for _ in range(60):
+        fake = (torch.randn(n, d, generator=g) @ mix) * 1.2 + 0.3
+        fids.append(fid_from_features(fake, stats))
+        kids.append(kid_from_features(fake, real, subset_size=n, subsets=1)[0])
+        fid_ses.append(fid_jackknife_se(fake, stats, groups=20))
+        kid_ses.append(kid_standard_error(fake, real))
+    true_fid, true_kid = np.std(fids, ddof=1), np.std(kids, ddof=1)
+    assert 0.6 < np.mean(fid_ses) / true_fid < 1.6, (np.mean(fid_ses), true_fid)
+    assert 0.6 < np.mean(kid_ses) / true_kid < 1.6, (np.mean(kid_ses), true_kid)
+
+
+def test_subspace_and_direct_paths_give_the_same_fids():
+    """The n x n subspace trick (n < d) gives the same FIDs as the direct d x d computation."""
+    from cyclegan.evaluation import weighted_fids
+    g = torch.Generator().manual_seed(4)
+    real = RealStats(torch.randn(300, 20, generator=g))
+    fake = torch.randn(25, 20, generator=g) + 0.2
+    weights = torch.ones(3, 25, dtype=torch.float64)
+    weights[1, :5], weights[2, 10:] = 0, 0
+    direct = weighted_fids(fake, real, weights)                              # n = 25 >= d = 20: d x d path
+    padded_real = RealStats(torch.cat([real.features, torch.zeros(300, 10, dtype=torch.float64)], 1))
+    padded_fake = torch.cat([fake, torch.zeros(25, 10)], 1)                  # d = 30 > n: n x n path
+    assert torch.allclose(weighted_fids(padded_fake, padded_real, weights), direct, rtol=1e-6)
+    assert direct[0].item() == pytest.approx(fid_from_features(fake, real), rel=1e-9)
+    assert direct[1].item() == pytest.approx(fid_from_features(fake[5:], real), rel=1e-9)

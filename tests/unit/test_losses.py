@@ -31,6 +31,10 @@ def _terms(**weights):
     a, b = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
     args = dict(real_a=a, real_b=b, fake_a=a, fake_b=b, rec_a=a + 0.5, rec_b=b - 0.25, idt_a=a + 0.1, idt_b=b,
                 pred_fake_a=torch.ones(1), pred_fake_b=torch.zeros(1), gan_mode="lsgan")
+    cyc = weights.pop("lambda_cyc", None)
+    if cyc is not None:
+        weights.setdefault("lambda_cyc_a", cyc)
+        weights.setdefault("lambda_cyc_b", cyc)
     return losses.generator_terms(**args, **weights)
 
 
@@ -45,3 +49,18 @@ def test_cycle_and_identity_are_weighted_l1():
 def test_a_zero_weight_removes_the_term():
     t = _terms(lambda_gan=0.0, lambda_cyc=10.0, lambda_id=0.0)
     assert set(t) == {"loss_cyc_a", "loss_cyc_b", "loss_G"}
+
+
+def test_forward_and_backward_cycles_are_weighted_separately():
+    t = _terms(lambda_gan=1.0, lambda_cyc_a=10.0, lambda_cyc_b=0.0, lambda_id=0.0)
+    assert "loss_cyc_b" not in t and t["loss_cyc_a"].item() == pytest.approx(5.0)
+    t = _terms(lambda_gan=1.0, lambda_cyc_a=2.0, lambda_cyc_b=4.0, lambda_id=0.0)
+    assert t["loss_cyc_a"].item() == pytest.approx(1.0) and t["loss_cyc_b"].item() == pytest.approx(1.0)
+
+
+def test_the_gradient_penalty_is_halved_with_the_critic_term():
+    """D minimises 0.5 * (critic + lambda_gp * GP): lambda_gp keeps its weight relative to the critic."""
+    real, fake, gp = torch.tensor([1.0]), torch.tensor([-1.0]), torch.tensor(0.3)
+    critic = (fake.mean() - real.mean()).item()
+    loss = losses.discriminator_terms(pred_real=real, pred_fake=fake, gan_mode="wgangp", penalty=gp, lambda_gp=10.0)
+    assert loss.item() == pytest.approx(0.5 * (critic + 10.0 * 0.3))
