@@ -17,6 +17,8 @@ class StudyConfig:
     num_samples: Optional[int] = None   # configurations to try (grid studies: default = the whole grid)
     max_concurrent: int = 2             # trials running at once (ConcurrencyLimiter)
     seeds: int = 1                      # repeats of each configuration with train.seed = seed + 0, 1, ...
+    baseline_seeds: int = 3             # seeds of the reference settings (the training-noise floor); with
+                                        # seeds > 1 every configuration, the reference too, runs `seeds` seeds
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = 1               # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 3

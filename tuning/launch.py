@@ -16,17 +16,19 @@ import time
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError, ensure_writable_dir
 
-from .study import Study, available_studies, load_study
+from .objective import OBJECTIVE
+from .study import Study, available_studies, base_changes, load_study, planned_trials
 
 USAGE = """
-usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--debug]
+usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--debug]
        python -m tuning.launch list
 
 Runs the study studies/NAME.yaml: Optuna proposes engine settings, Ray Tune runs the trials, MLflow
 records them. Any engine key (loss.lambda_cyc=..., data.name=..., train.epochs=...) or platform key
 (study.num_samples, study.max_concurrent, study.seeds, study.scheduler, study.out_dir, study.storage,
 trial.cpus, trial.gpus, mlflow.tracking_uri, mlflow.experiment, ray.address) can be overridden.
-resume=true continues the study's last interrupted launch. First run (offline, CPU, a few minutes):
+resume=true continues the study's last interrupted launch. --dry-run validates and lists every trial
+the study would run (arm, seed, the engine keys that differ from the defaults), then exits. First run (offline, CPU, a few minutes):
   python -m tuning.launch study=smoke
 """
 
@@ -75,11 +77,14 @@ def check_tracking(study: Study):
 LAUNCHES = "launches.json"
 
 
-def last_launch(study: Study) -> str | None:
+def launches(study: Study) -> list[str]:
     path = study.out_dir / LAUNCHES
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())[-1]
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def last_launch(study: Study) -> str | None:
+    names = launches(study)
+    return names[-1] if names else None
 
 
 def record_launch(study: Study, name: str) -> None:
@@ -160,7 +165,7 @@ def run_study(study: Study) -> int:
     import ray
     from ray import tune
 
-    from .search import fail_orphans, make_scheduler, make_searcher, optuna_storage
+    from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage
     from .tracking import MlflowTracker, close_open_runs, mark_best, open_parent_run
     from .trainable import run_trial
 
@@ -182,9 +187,11 @@ def run_study(study: Study) -> int:
         ray.shutdown()
         raise
     storage = optuna_storage(study.storage_url)
+    # A continuation does not queue the reference seeds again; a resumed launch is one if it was one.
+    study.continuing = len(launches(study)) > 1 if resume else existing_trials(storage, study.name) > 0
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
-    print(f"study {study.name}: {study.num_trials} trials, objective {study.launch.study.metric} "
-          f"({study.launch.study.mode}); MLflow {study.tracking_uri} run {parent_run_id}", flush=True)
+    print(f"study {study.name}: {study.num_trials} trials, objective: {study.launch.study.metric} at the final "
+          f"evaluation ({study.launch.study.mode}); MLflow {study.tracking_uri} run {parent_run_id}", flush=True)
 
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
                                     {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
@@ -205,7 +212,7 @@ def run_study(study: Study) -> int:
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage), scheduler=make_scheduler(study),
-                                            num_samples=study.num_trials, metric=study.launch.study.metric,
+                                            num_samples=study.num_trials, metric=OBJECTIVE,
                                             mode=study.launch.study.mode),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(study.out_dir), callbacks=[tracker],
@@ -243,18 +250,41 @@ def run_study(study: Study) -> int:
 def report_best(study: Study, client, best, errors: int) -> None:
     metric = study.launch.study.metric
     if best is None:
-        print(f"no trial reported {metric}; see the errors above")
+        print(f"no trial completed with {metric}; see the errors above")
         return
     run_id, value = best
     run = client.get_run(run_id)
     searched = {k: run.data.params.get(k) for k in study.search if k in run.data.params}
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
-    print(f"best trial: {run.info.run_name}  {metric}={value:.4g}  {json.dumps(searched)}")
+    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {json.dumps(searched)}")
+    print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
     if errors:
         print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
     uri = study.tracking_uri
     print(f"open the results: mlflow ui --backend-store-uri {uri}" + ("" if study.launch.mlflow.tracking_uri else
           f" --default-artifact-root {(study.out_dir / 'mlartifacts').as_uri()}"))
+
+
+def dry_run(study: Study) -> None:
+    """Print every trial known before the search starts, and the count; start nothing."""
+    s = study.launch.study
+    print(f"study {study.name}: objective {s.metric} at the final evaluation ({s.mode}); "
+          f"{study.base_config().total_epochs} epochs per trial")
+    base = " ".join(f"{k}={v}" for k, v in sorted(base_changes(study).items())) or "(engine defaults)"
+    print(f"base (engine keys the study sets): {base}")
+    print("trials (engine keys that differ from the base):")
+    plan = planned_trials(study)
+    for number, trial in enumerate(plan, 1):
+        changed = " ".join(f"{k}={v}" for k, v in sorted(trial["changed"].items())) or "(the base)"
+        mark = "  [reference]" if trial["reference"] else ""
+        print(f"  {number:4d}  {trial['label'] or '-':32s} seed={trial['seed']:<3d} {changed}{mark}")
+    if study.is_grid:
+        print(f"{len(plan)} trials ({study.num_configurations} configurations x {s.seeds} seed(s)), no duplicates")
+    else:
+        space = ", ".join(f"{n}~{d.kind}[{d.low}, {d.high}]" if d.kind in ("uniform", "loguniform", "int")
+                          else f"{n}~{d.kind}{d.choices}" for n, d in study.search.items())
+        print(f"{study.num_trials} trials: the {len(plan)} above, then {study.num_trials - len(plan)} proposed by "
+              f"TPE from {space}")
 
 
 def main(args: list[str]) -> None:
@@ -263,8 +293,12 @@ def main(args: list[str]) -> None:
     if args[:1] == ["list"]:
         print(describe_studies())
         return
-    name, overrides = split_args(args)
+    dry = "--dry-run" in args
+    name, overrides = split_args([a for a in args if a != "--dry-run"])
     study = load_study(name, overrides)
+    if dry:
+        dry_run(study)
+        return
     code = run_study(study)
     if code:
         sys.exit(code)

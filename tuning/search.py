@@ -2,8 +2,9 @@
 
 Optuna proposes (through Ray's `OptunaSearch`) with a seeded `TPESampler`, or a `GridSampler` for
 grid studies (ablations), and keeps every trial in the study's RDB storage so `optuna-dashboard` and
-parameter importance can read it later. Repeats (`study.seeds`) are Ray's `Repeater`, which hands
-the searcher the mean over seeds; `ConcurrencyLimiter` bounds the trials in flight. The space function
+parameter importance can read it later; the value it optimises is the study's `objective`
+(tuning/objective.py). Repeats (`study.seeds`) are Ray's `Repeater`, which hands the searcher the mean
+over seeds; `ConcurrencyLimiter` bounds the trials in flight. The space function
 only declares distributions; it computes nothing.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Repeater
 from ray.tune.search.optuna import OptunaSearch
 
-from .study import Study
+from .objective import FINAL, OBJECTIVE
+from .study import REPEAT_INDEX, Study
 
 
 class SearchSpace:
@@ -40,16 +42,64 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
-class ResumableOptunaSearch(OptunaSearch):
-    """OptunaSearch that survives a launcher killed with SIGKILL. Tune's last state snapshot can predate
-    the end of a trial that Optuna's storage already recorded as finished; on resume Tune replays that
-    trial from its checkpoint, and reporting to a finished Optuna trial must not crash the study."""
+class StudySearch(OptunaSearch):
+    """Ray's OptunaSearch with the study's objective (tuning/objective.py) and reference seeds.
+
+    - Intermediate values are reported at step = epoch (Ray's default is its iteration counter), so
+      Optuna's history and optuna-dashboard show the objective against the epoch the trial reached.
+    - A trial that ends without its final evaluation was stopped by the scheduler (ASHA): it is told
+      PRUNED, and Optuna records its last intermediate value, the objective at the stop. Ray would store
+      it COMPLETE with an early, unfinished value that TPE would then learn from as if it were final.
+    - The reference settings are enqueued `baseline_seeds` times, each carrying a `seed_index` user
+      attribute that becomes the trial's seed offset: their spread is the study's training-noise floor.
+    - Every Optuna trial records its Ray trial id (`ray_trial_id`), the key MLflow runs are tagged with.
+    - It survives a launcher killed with SIGKILL: Tune's last state snapshot can predate the end of a
+      trial that Optuna's storage already recorded as finished; on resume Tune replays that trial from
+      its checkpoint, and reporting to a finished Optuna trial must not crash the study.
+    """
+
+    def __init__(self, *args, baseline_points: list[dict] | None = None, **kwargs):
+        self._baseline_points = baseline_points or []
+        super().__init__(*args, **kwargs)
+
+    def _setup_study(self, mode):
+        super()._setup_study(mode)
+        for index, point in enumerate(self._baseline_points):
+            self._ot_study.enqueue_trial(point, user_attrs={"seed_index": index})
+        self._baseline_points = []  # enqueued once, in the storage; never again on a restore
+
+    def suggest(self, trial_id: str):
+        config = super().suggest(trial_id)
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        index = ot_trial.user_attrs.get("seed_index")
+        if config is not None and index:
+            config[REPEAT_INDEX] = int(index)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict):
+        if trial_id in self._completed_trials or OBJECTIVE not in result:
+            return
         try:
-            super().on_trial_result(trial_id, result)
+            self._ot_trials[trial_id].report(float(result[OBJECTIVE]), int(result.get("epoch", 0)))
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # the storage already holds this trial's final value
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if error or not result or OBJECTIVE not in result:
+            state, value = optuna.trial.TrialState.FAIL, None
+        elif result.get(FINAL):
+            state, value = optuna.trial.TrialState.COMPLETE, float(result[OBJECTIVE])
+        else:
+            state, value = optuna.trial.TrialState.PRUNED, None  # Optuna keeps the last intermediate value
+        try:
+            self._ot_study.tell(ot_trial, value, state=state)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+            pass  # already finished (a replay after SIGKILL) or a non-finite value (told FAIL by Optuna)
+        self._completed_trials.add(trial_id)
 
 
 def fail_orphans(storage: optuna.storages.BaseStorage, name: str) -> int:
@@ -85,14 +135,15 @@ def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
 
 def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None):
     """A new launch of a study whose storage already has trials continues it: TPE learns from all of
-    them, and the baseline, evaluated by the first launch, is not queued again."""
+    them, and the baseline, evaluated by the first launch, is not queued again. Optuna optimises the
+    study's `objective` (tuning/objective.py), the value every report ranks by."""
     s = study.launch.study
     storage = storage or optuna_storage(study.storage_url)
     done = existing_trials(storage, study.name)
     baseline = None if done else study.baseline_point()
-    searcher = ResumableOptunaSearch(space=SearchSpace(study), metric=s.metric, mode=s.mode, sampler=make_sampler(study, done),
-                            study_name=study.name, storage=storage,
-                            points_to_evaluate=[baseline] if baseline else None)
+    searcher = StudySearch(space=SearchSpace(study), metric=OBJECTIVE, mode=s.mode, sampler=make_sampler(study, done),
+                           study_name=study.name, storage=storage,
+                           baseline_points=[baseline] * study.reference_repeats if baseline else None)
     if s.seeds > 1:
         searcher = Repeater(searcher, repeat=s.seeds, set_index=True)
     return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)
@@ -103,5 +154,5 @@ def make_scheduler(study: Study):
     if s.scheduler == "none":
         return FIFOScheduler()
     max_t = study.base_config().total_epochs
-    return ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(s.grace_period, max_t),
-                         reduction_factor=s.reduction_factor)
+    return ASHAScheduler(time_attr="epoch", metric=OBJECTIVE, mode=s.mode, max_t=max_t,
+                         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)

@@ -14,11 +14,13 @@ turns it into the engine's `Config`. Nothing here imports Ray, Optuna or MLflow.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclegan import metric_names
 from cyclegan.config import Config, load_config
 from cyclegan.configtools import (UserError, build, flatten, load_yaml, merge, parse_overrides, to_dict,
                                   unflatten, unknown_key_message)
@@ -54,6 +56,7 @@ class Study:
     engine: dict                                    # nested engine base values
     search: dict[str, Distribution]
     launch: LaunchConfig
+    continuing: bool = False                        # the storage already holds trials of this study
     _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
@@ -86,8 +89,17 @@ class Study:
         return self.launch.study.num_samples or self.grid_size
 
     @property
+    def reference_repeats(self) -> int:
+        """How often the searcher queues the reference settings: `baseline_seeds` times, each with its own
+        seed; once with `study.seeds > 1`, where Ray's Repeater already runs every configuration `seeds` times."""
+        return self.launch.study.baseline_seeds if self.launch.study.seeds == 1 else 1
+
+    @property
     def num_trials(self) -> int:
-        return self.num_configurations * self.launch.study.seeds
+        """Trials of this launch: the configurations times their seeds, plus the reference's extra seeds
+        (the first launch only: a continuation does not queue the reference again)."""
+        extra = self.reference_repeats - 1 if not self.continuing and self.baseline_point() else 0
+        return self.num_configurations * self.launch.study.seeds + extra
 
     # -- trial configs ----------------------------------------------------------------------------
     def engine_overrides(self, trial_config: dict) -> dict:
@@ -137,6 +149,17 @@ class Study:
             point[name] = value
         return point
 
+    def is_reference(self, trial_config: dict) -> bool:
+        """True for a trial of the reference settings: every searched value equals the engine default
+        (the baseline point of a sampled study, or an arm such as `full_lsgan: {}` of a grid)."""
+        defaults = flatten(to_dict(Config()))
+        over = {k: v for k, v in self.engine_overrides(trial_config).items() if k != "train.seed"}
+        searched = [n for n in self.search if n in trial_config]
+        return bool(searched) and all(defaults.get(k) == v for k, v in over.items())
+
+    def seed_of(self, trial_config: dict) -> int:
+        return self.engine_overrides(trial_config)["train.seed"]
+
     def run_name(self, number: int, trial_config: dict) -> str:
         parts = [f"t{number:04d}"]
         for name in self.search:
@@ -144,8 +167,8 @@ class Study:
                 value = trial_config[name]
                 shown = f"{value:.3g}" if isinstance(value, float) else str(value)
                 parts.append(f"{SHORT_NAMES.get(name, name.split('.')[-1])}={shown}")
-        if self.launch.study.seeds > 1:
-            parts.append(f"seed={self.engine_overrides(trial_config)['train.seed']}")
+        if self.launch.study.seeds > 1 or REPEAT_INDEX in trial_config:
+            parts.append(f"seed={self.seed_of(trial_config)}")
         return " ".join(parts)
 
 
@@ -234,7 +257,7 @@ def validate(study: Study, path: Path) -> None:
     if s.num_samples is None and not study.is_grid:
         raise UserError(f"study.num_samples is required for {study.name}: set it in the study or as study.num_samples=N")
     for key, value in [("study.seeds", s.seeds), ("study.max_concurrent", s.max_concurrent),
-                       ("study.grace_period", s.grace_period)]:
+                       ("study.grace_period", s.grace_period), ("study.baseline_seeds", s.baseline_seeds)]:
         if value < 1:
             raise UserError(f"{key}={value} must be at least 1")
     if s.scheduler == "asha" and s.seeds > 1:
@@ -252,6 +275,12 @@ def validate(study: Study, path: Path) -> None:
     base = study.base_config()
     if base.eval.every == 0:
         raise UserError("eval.every=0: a study needs evaluations to rank trials; set eval.every >= 1")
+    measured = metric_names.QUALITY + metric_names.GROUND_TRUTH
+    if s.metric not in measured:
+        raise UserError(f"study.metric={s.metric} is not an evaluation metric; use one of {', '.join(measured)}")
+    if s.metric in metric_names.GROUND_TRUTH and base.data.name != "synthetic":
+        raise UserError(f"study.metric={s.metric} needs ground truth, which only data.name=synthetic has; "
+                        "use fid, kid, fid_b2a, ...")
     # Every value a trial can take must make a valid engine config (types, ranges, sizes).
     for dist in study.search.values():
         for value in dist.values_to_check():
@@ -261,6 +290,53 @@ def validate(study: Study, path: Path) -> None:
             except UserError as exc:
                 raise UserError(f"{path.name}: search.{dist.name} value {value!r} is invalid: {exc}") from None
     if study.is_grid:
-        names = list(study.search)
-        for combo in itertools.product(*(study.search[n].choices for n in names)):
-            study.engine_config(dict(zip(names, combo)))
+        seen: dict[str, str] = {}
+        for cell in grid_cells(study):
+            trained = json.dumps(study.engine_config(cell).effective(), sort_keys=True, default=str)
+            label = cell_label(cell)
+            if trained in seen:  # e.g. gan_mode crossed with an arm that has no adversarial term
+                raise UserError(f"{path.name}: grid cells {seen[trained]} and {label} train the same model "
+                                "(keys the trainer never reads differ); list the arms explicitly without duplicates")
+            seen[trained] = label
+
+
+def base_changes(study: Study) -> dict:
+    """The study's base engine config where it differs from the engine defaults."""
+    defaults, base = flatten(to_dict(Config())), flatten(to_dict(study.base_config()))
+    return {k: v for k, v in base.items() if defaults.get(k) != v and k != "train.out_dir"}
+
+
+def grid_cells(study: Study) -> list[dict]:
+    """Every configuration of a grid study, in the order GridSampler's space lists them."""
+    names = list(study.search)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(study.search[n].choices for n in names))]
+
+
+def cell_label(cell: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in cell.items())
+
+
+def planned_trials(study: Study) -> list[dict]:
+    """What `--dry-run` prints: the trials known before the search starts, each with its label, seed and
+    the engine keys that differ from the study's base config (which differs from the engine defaults by
+    `base_changes`). Grids list every cell x seed; sampled studies
+    list their reference seeds (the rest is proposed by TPE as results arrive)."""
+    base = flatten(to_dict(study.base_config()))
+    seeds = study.launch.study.seeds
+    if study.is_grid:
+        configs = [dict(cell, **({REPEAT_INDEX: i} if seeds > 1 else {})) for cell in grid_cells(study)
+                   for i in range(seeds)]
+    else:
+        point = study.baseline_point()
+        repeats = study.reference_repeats if point else 0
+        configs = [dict(point, **({REPEAT_INDEX: i} if i else {})) for i in range(repeats) for _ in range(seeds)]
+        if seeds > 1:
+            configs = [dict(point, **{REPEAT_INDEX: i}) for i in range(seeds)] if point else []
+    plan = []
+    for config in configs:
+        flat = flatten(to_dict(study.engine_config(config)))
+        changed = {k: v for k, v in flat.items() if base.get(k) != v and k not in ("train.out_dir", "train.seed")}
+        label = cell_label({k: v for k, v in config.items() if k != REPEAT_INDEX})
+        plan.append({"label": label, "seed": flat["train.seed"], "changed": changed,
+                     "reference": study.is_reference(config)})
+    return plan

@@ -25,9 +25,11 @@ from ray import tune
 from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 
+from .objective import FINAL, OBJECTIVE, OUTCOME
 from .study import Study
 
 MAX_TAG = 4000
+GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
 
 
 def git_commit() -> str:
@@ -71,7 +73,6 @@ class MlflowTracker(tune.Callback):
         self.commit = git_commit()
         self.runs: dict[str, str] = {}          # trial_id -> run_id
         self.logged_epoch: dict[str, int] = {}  # trial_id -> last epoch logged (each epoch exactly once)
-        self.best: dict[str, float] = {}        # trial_id -> best objective so far
         self._client = None
 
     @property
@@ -93,10 +94,6 @@ class MlflowTracker(tune.Callback):
             run = found[0]
             history = self.client.get_metric_history(run.info.run_id, "epoch")
             self.logged_epoch[trial.trial_id] = int(max((m.value for m in history), default=0))
-            s = self.study.launch.study
-            best = best_value(self.client, run.info.run_id, s.metric, s.mode)
-            if best is not None:
-                self.best[trial.trial_id] = best
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             run_id = run.info.run_id
@@ -113,9 +110,8 @@ class MlflowTracker(tune.Callback):
         for name in self.study.search:
             if self.study.search[name].arms is not None and name in trial.config:
                 tags[name] = str(trial.config[name])
-        baseline = self.study.baseline_point()
-        if baseline and all(trial.config.get(k) == v for k, v in baseline.items()):
-            tags["baseline"] = "true"  # the reference settings, evaluated in every study
+        if self.study.is_reference(trial.config):
+            tags["baseline"] = "true"  # the reference settings: their seeds are the study's noise floor
         run = self.client.create_run(self.experiment_id, run_name=self.study.run_name(trial_number(trial), trial.config),
                                      tags=tags)
         run_id = run.info.run_id
@@ -138,7 +134,7 @@ class MlflowTracker(tune.Callback):
         if epoch <= self.logged_epoch.get(trial.trial_id, 0):
             return  # already logged before a restart: every epoch appears exactly once
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(result[k]), now, epoch) for k in metric_names.ALL
+        metrics = [Metric(k, float(result[k]), now, epoch) for k in (*metric_names.ALL, OBJECTIVE)
                    if isinstance(result.get(k), (int, float)) and math.isfinite(float(result[k]))]
         self.client.log_batch(run_id, metrics=metrics)
         provenance = result.get("provenance") or {}
@@ -157,18 +153,18 @@ class MlflowTracker(tune.Callback):
             if image.is_file():
                 with Image.open(image) as im:
                     self.client.log_image(run_id, im.convert("RGB"), key=direction, step=epoch)
-        s = self.study.launch.study
-        value = summary.get(s.metric)
-        if value is None or not math.isfinite(value):
-            return
-        better = trial.trial_id not in self.best or (value < self.best[trial.trial_id]) == (s.mode == "min")
-        if better and value != self.best.get(trial.trial_id):
-            self.best[trial.trial_id] = value
-            self.client.log_artifact(run_id, str(folder / "generators.pt"), "best_generators")
-            self.client.set_tag(run_id, "best_epoch", str(epoch))
+        if summary.get(FINAL):  # the weights the objective measured: what the registry and `best` use
+            self.client.log_artifact(run_id, str(folder / "generators.pt"), GENERATORS)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.client.set_terminated(self.run_for(trial), status="FINISHED")
+        """Ran to its final evaluation (outcome `complete`), or stopped early by the scheduler (`stopped`,
+        its objective is the value at the stop and is not ranked against complete trials)."""
+        run_id = self.run_for(trial)
+        last = trial.last_result or {}
+        self.client.set_tag(run_id, OUTCOME, "complete" if last.get(FINAL) else "stopped")
+        if not last.get(FINAL) and "epoch" in last:
+            self.client.set_tag(run_id, "stopped_at_epoch", str(int(last["epoch"])))
+        self.client.set_terminated(run_id, status="FINISHED")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         """The trial crashed and Tune restarts it from its last checkpoint; the run stays the same."""
@@ -180,6 +176,7 @@ class MlflowTracker(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         run_id = self.run_for(trial)
         self.client.set_tag(run_id, "error", error_text(trial))
+        self.client.set_tag(run_id, OUTCOME, "failed")
         self.client.set_terminated(run_id, status="FAILED")
 
 
@@ -197,11 +194,10 @@ def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str
     return len(open_runs)
 
 
-def best_value(client: MlflowClient, run_id: str, metric: str, mode: str) -> float | None:
-    values = [m.value for m in client.get_metric_history(run_id, metric) if math.isfinite(m.value)]
-    if not values:
-        return None
-    return min(values) if mode == "min" else max(values)
+def trial_objective(run) -> float | None:
+    """A child run's objective: its latest `objective` (tuning/objective.py), None if it never reported."""
+    value = run.data.metrics.get(OBJECTIVE)
+    return value if value is not None and math.isfinite(value) else None
 
 
 def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[str, str]:
@@ -239,22 +235,20 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
 
 
 def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
-    """Tag the best trial's run `best=true` (best evaluation over all epochs), note it on the parent and
-    register its generators (logged at its best epoch) in the Model Registry."""
+    """Tag the best complete trial's run `best=true` (by `objective`: the study metric at the final
+    evaluation; trials stopped early are not ranked), note it on the parent and register its final
+    generators in the Model Registry."""
     s = study.launch.study
     experiment_id = client.get_run(parent_run_id).info.experiment_id
-    scored = []
-    for run in child_runs(client, experiment_id, parent_run_id):
-        value = best_value(client, run.info.run_id, s.metric, s.mode)
-        if value is not None:
-            scored.append((value, run))
+    scored = [(trial_objective(run), run) for run in child_runs(client, experiment_id, parent_run_id)
+              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None]
     if not scored:
         return None
     value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
     run_id = run.info.run_id
     client.set_tag(run_id, "best", "true")
     client.set_tag(parent_run_id, "best_run_id", run_id)
-    client.log_metric(parent_run_id, f"best_{s.metric}", value)
+    client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
         name = f"catholic2gogh-{study.name}"
         try:
@@ -262,6 +256,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        client.create_model_version(name, source=f"{run.info.artifact_uri}/best_generators", run_id=run_id,
-                                    tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", "")})
+        client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run_id,
+                                    tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
+                                          OBJECTIVE: str(value)})
     return run_id, value

@@ -1,7 +1,8 @@
 """The Ray Tune function trainable: one trial = one run of the `cyclegan` engine.
 
 It turns the trial's config into an engine config (`Study.engine_config`), iterates `Trainer.epochs()`
-and calls `tune.report` at each evaluation epoch with the SPEC §3 metrics and a checkpoint directory:
+and calls `tune.report` at each evaluation epoch with the SPEC §3 metrics, `objective` and `final`
+(tuning/objective.py) and a checkpoint directory:
     last.pt          the engine checkpoint (everything needed to continue exactly)
     generators.pt    G_A and G_B weights with their model config (what the registry and `translate` need)
     a2b.png, b2a.png the sample grids of this epoch
@@ -24,6 +25,7 @@ from cyclegan.checkpoint import save_atomic
 from cyclegan.configtools import to_dict
 from cyclegan.trainer import Trainer, TrainingDiverged
 
+from .objective import objective_fields
 from .study import Study
 
 DIVERGED = "diverged.txt"
@@ -60,7 +62,8 @@ def run_trial(config: dict, study: Study) -> None:
         for report in trainer.epochs():
             if report.checkpoint is None or not report.provenance:
                 continue  # Tune hears from the trial at evaluation epochs only: every result has the metric
-            result = dict(report.metrics, provenance=report.provenance)
+            result = dict(report.metrics, provenance=report.provenance,
+                          **objective_fields(report.metrics, study.launch.study.metric, report.final))
             with tempfile.TemporaryDirectory(prefix="report-", dir=trial_dir) as tmp:
                 tmp = Path(tmp)
                 link_or_copy(report.checkpoint, tmp / "last.pt")

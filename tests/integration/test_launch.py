@@ -45,15 +45,17 @@ def test_smoke_study_end_to_end(tmp_path):
         assert {"loss.lambda_cyc", "loss.lambda_id", "model.generator", "data.name", "train.seed"} <= set(params)
         for key in ("study", "trial_id", "seed", "dataset", "backbone", "git_commit", "eval.backbone"):
             assert key in child.data.tags, key
-        for metric in ("fid", "kid", "l1_a2b", "loss_G"):
+        for metric in ("fid", "kid", "l1_a2b", "loss_G", "objective", "fid_se", "kid_se", "fid_a2b_se", "kid_b2a_se"):
             assert [m.step for m in client.get_metric_history(child.info.run_id, metric)] == [1, 2], metric
+        assert child.data.metrics["objective"] == child.data.metrics["fid"]  # fid at the final evaluation
+        assert child.data.tags["outcome"] == "complete" and child.data.tags["eval.amp"] == "False"
         images = [a.path for a in client.list_artifacts(child.info.run_id, "images")]
         for direction in ("a2b", "b2a"):
             for step in (1, 2):
                 assert len([p for p in images if p.startswith(f"images/{direction}+step+{step}+")
                             and p.endswith(".png")]) == 1
-        assert [a.path for a in client.list_artifacts(child.info.run_id, "best_generators")] == [
-            "best_generators/generators.pt"]
+        assert [a.path for a in client.list_artifacts(child.info.run_id, "final_generators")] == [
+            "final_generators/generators.pt"]
     best = [c for c in children if c.data.tags.get("best") == "true"]
     assert len(best) == 1
     assert any(c.data.tags.get("baseline") == "true" and c.data.params["loss.lambda_cyc"] == "10.0" for c in children)
@@ -62,6 +64,51 @@ def test_smoke_study_end_to_end(tmp_path):
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert trials[0].params == {"loss.lambda_cyc": 10.0, "loss.lambda_id": 5.0}  # the reference baseline
+    assert_optuna_agrees_with_mlflow(client, children, trials)
+    best_value = min(c.data.metrics["objective"] for c in children)
+    assert best[0].data.metrics["objective"] == best_value
+
+
+def assert_optuna_agrees_with_mlflow(client, children, trials):
+    """One objective everywhere: each Optuna trial's value and intermediate values are the MLflow run's
+    objective and its per-epoch history; states match the runs' outcomes."""
+    runs = {c.data.tags["trial_id"]: c for c in children}
+    assert {t.user_attrs["ray_trial_id"] for t in trials} == set(runs)
+    for trial in trials:
+        run = runs[trial.user_attrs["ray_trial_id"]]
+        history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "objective")}
+        assert trial.intermediate_values == history
+        assert trial.value == run.data.metrics["objective"] == history[max(history)]
+        expected = {"complete": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}
+        assert trial.state == expected[run.data.tags["outcome"]], (trial.number, run.data.tags["outcome"])
+
+
+def test_asha_stopped_trials_are_pruned_with_their_values_and_the_reference_runs_its_seeds(tmp_path):
+    out = tmp_path / "asha"
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.scheduler=asha",
+                     "study.grace_period=1", "study.reduction_factor=2", "train.epochs=2", "train.decay_epochs=2",
+                     "study.num_samples=5", "study.baseline_seeds=2", *SMALL, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert len(children) == 6  # 5 configurations + a second seed of the reference settings
+    trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+    assert_optuna_agrees_with_mlflow(client, children, trials)
+    stopped = [c for c in children if c.data.tags["outcome"] == "stopped"]
+    assert stopped, "ASHA stopped no trial: the test needs at least one"
+    for run in stopped:
+        epoch = int(run.data.metrics["epoch"])
+        assert epoch < 4 and run.data.tags["stopped_at_epoch"] == str(epoch)
+        assert not client.list_artifacts(run.info.run_id, "final_generators")  # never reached its final weights
+    assert any(t.state == optuna.trial.TrialState.PRUNED and t.value is not None for t in trials)
+    reference = [c for c in children if c.data.tags.get("baseline") == "true"]
+    assert sorted(c.data.tags["seed"] for c in reference) == ["0", "1"]
+    assert {c.data.params["loss.lambda_id"] for c in reference} == {"5.0"}
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert len(best) == 1 and best[0].data.tags["outcome"] == "complete"
+    report = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = open(report.stdout.strip().splitlines()[-1]).read()
+    assert "over 2 seeds of the reference settings" in page and "Stopped early by the scheduler" in page
 
 
 def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):

@@ -5,7 +5,7 @@ from cyclegan.configtools import UserError
 from tests.helpers import assert_user_error, run_cli
 from tuning.study import available_studies, load_study
 
-EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters"}
+EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check"}
 
 
 def test_the_documented_studies_exist():
@@ -35,10 +35,20 @@ def test_study_specifics():
     depth = load_study("depth_sweep")
     assert depth.baseline_point() == {"arch": "resnet9", "model.ngf": 64}
     assert depth.engine_config({"arch": "keras6", "model.ngf": 32}).model.generator == "unet_keras"
+    assert sweep.num_trials == 40 + 2  # the reference settings run with 3 seeds: 2 extra trials
+    sweep.continuing = True
+    assert sweep.num_trials == 40  # a continuation does not queue them again
     ablation = load_study("loss_ablation")
-    assert ablation.is_grid and ablation.num_trials == 4 * 3 * 3
-    cfg = ablation.engine_config({"arm": "cycle_only", "loss.gan_mode": "hinge", "__trial_index__": 2})
-    assert (cfg.loss.lambda_gan, cfg.loss.gan_mode, cfg.train.seed) == (0.0, "hinge", 2)
+    assert ablation.is_grid and ablation.num_trials == (1 + 5 * 3) * 3  # cycle alone + 5 rows x 3 gan modes
+    cfg = ablation.engine_config({"arm": "gan_forward_cycle_hinge", "__trial_index__": 2})
+    assert (cfg.loss.cyc_a, cfg.loss.cyc_b, cfg.loss.lambda_id, cfg.loss.gan_mode, cfg.train.seed) == (
+        10.0, 0.0, 0.0, "hinge", 2)
+    alone = ablation.engine_config({"arm": "cycle_alone"}).loss
+    assert (alone.lambda_gan, alone.lambda_id, alone.cyc_a, alone.cyc_b) == (0.0, 0.0, 10.0, 10.0)
+    gan_alone = ablation.engine_config({"arm": "gan_alone_vanilla"}).loss
+    assert (gan_alone.cyc_a, gan_alone.cyc_b, gan_alone.lambda_id, gan_alone.gan_mode) == (0.0, 0.0, 0.0, "vanilla")
+    assert ablation.is_reference({"arm": "full_lsgan", "__trial_index__": 1})
+    assert not ablation.is_reference({"arm": "full_hinge"})
     painters = load_study("painters")
     assert painters.num_trials == 12 and set(painters.search["data.name"].choices) == {
         "vangogh2photo", "monet2photo", "cezanne2photo", "ukiyoe2photo"}
@@ -116,7 +126,7 @@ def test_launch_refuses_bad_input_before_starting(tmp_path, args, fragments):
 
 def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
-    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "40 trials" in listing.stdout
+    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42 trials" in listing.stdout
     usage = run_cli("tuning.launch", "--help")
     assert usage.returncode == 0 and "study=NAME" in usage.stdout and "painters" in usage.stdout
 
@@ -133,3 +143,48 @@ def test_multi_node_cluster_with_local_state_is_refused():
     shared = load_study("smoke", ["study.shared_out_dir=true", "study.storage=postgresql://u@db/optuna",
                                   "mlflow.tracking_uri=http://127.0.0.1:5000"])
     check_cluster_storage(shared, 3)
+
+
+def test_a_grid_with_duplicate_cells_is_refused(tmp_path):
+    """gan_mode crossed with an arm without adversarial term trains one model three times."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("search:\n  arm:\n    grid:\n      full: {}\n      cycle_only: {loss.lambda_gan: 0}\n"
+                    "  loss.gan_mode: {grid: [lsgan, hinge]}\n")
+    with pytest.raises(UserError, match="arm=cycle_only loss.gan_mode=lsgan and arm=cycle_only loss.gan_mode=hinge "
+                                        "train the same model"):
+        load_study(str(path))
+
+
+def test_dry_run_lists_the_explicit_ablation_arms(tmp_path):
+    result = run_cli("tuning.launch", "study=loss_ablation", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    trials = [line.split() for line in lines if line.startswith("  ") and line.strip()[:1].isdigit()]
+    assert len(trials) == 48 and lines[-1].startswith("48 trials (16 configurations x 3 seed(s)), no duplicates")
+    cells = [(t[1], t[2]) for t in trials]
+    assert len(set(cells)) == 48  # every (arm, seed) once
+    arms = {t[1].removeprefix("arm=") for t in trials}
+    assert "cycle_alone" in arms and not any(a.startswith("cycle_alone_") for a in arms)  # gan_mode not crossed
+    assert {"full_lsgan", "gan_alone_hinge", "gan_forward_cycle_vanilla", "gan_backward_cycle_lsgan"} <= arms
+    forward = next(line for line in lines if "arm=gan_forward_cycle_lsgan" in line and "seed=0" in line)
+    assert "loss.lambda_cyc_b=0.0" in forward and "loss.lambda_id=0.0" in forward
+    assert sum("[reference]" in line for line in lines) == 3  # full_lsgan, three seeds
+    assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+
+
+def test_dry_run_of_a_sampled_study_lists_the_reference_seeds(tmp_path):
+    result = run_cli("tuning.launch", "study=lambda_sweep", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seeds = [line.split("seed=")[1].split()[0] for line in result.stdout.splitlines() if "[reference]" in line]
+    assert seeds == ["0", "1", "2"]
+    assert "42 trials: the 3 above, then 39 proposed by TPE" in result.stdout
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["study.metric=loss_G"], "study.metric=loss_G is not an evaluation metric"),
+    (["study.metric=l1_b2a", "data.name=folder", "data.root=/tmp"], "needs ground truth"),
+    (["study.baseline_seeds=0"], "study.baseline_seeds=0 must be at least 1"),
+])
+def test_objective_and_noise_settings_are_checked(overrides, fragment):
+    with pytest.raises(UserError, match=fragment):
+        load_study("smoke", overrides)
