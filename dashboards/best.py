@@ -47,7 +47,8 @@ def main(args: list[str]) -> None:
         metric = client.get_run(parent).data.params.get("study.metric", "fid_b2a") if parent else "fid_b2a"
         direction = "a2b" if metric.endswith("a2b") else "b2a"
     with tempfile.TemporaryDirectory() as tmp:
-        folder = client.download_artifacts(latest.run_id, "best_generators", tmp)
+        artifact = latest.source.rstrip("/").rsplit("/", 1)[-1]  # final_generators (best_generators before)
+        folder = client.download_artifacts(latest.run_id, artifact, tmp)
         command = [sys.executable, "-m", "cyclegan.translate", f"checkpoint={folder}/generators.pt",
                    f"input={opts['input']}", f"output={opts['output']}", f"direction={direction}"]
         if "max_side" in opts:

@@ -1,8 +1,10 @@
 """`python -m dashboards.compare study=A study=B ... [out=DIR]`: studies side by side (e.g. two datasets).
 
 Each study is read from its own store (`runs/studies/<name>/mlflow.db`) unless `mlflow.tracking_uri`
-is given. One table row per study: trials, best objective, the best trial and its settings, the spread
-over trials, and the provenance; a figure shows every trial's objective per study. Studies whose
+is given. One table row per study: complete trials, best objective (the study metric at the final
+evaluation), whether that best beats the study's own reference settings beyond noise (the rule of
+`tuning.objective`, as in the report), the best trial and its settings, the spread over trials, and the
+provenance; a figure shows every trial's objective per study. Studies whose
 metrics have different provenance are shown, not ranked. The last line printed is the report's path.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cyclegan.configtools import UserError  # noqa: E402
 from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
 from .runs import load_runs  # noqa: E402
 from .stats import summarize  # noqa: E402
+from tuning.objective import compare  # noqa: E402
 
 
 def main(args: list[str]) -> None:
@@ -44,16 +47,22 @@ def main(args: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows, series = [], []
     for runs in loaded:
-        t = runs.table.dropna(subset=["objective"]) if not runs.table.empty else runs.table
+        t = runs.complete()
         if t.empty:
-            rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td colspan=6>no finished trial</td></tr>")
+            rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td colspan=7>no complete trial</td></tr>")
             continue
         best = t.sort_values("objective", ascending=runs.mode == "min").iloc[0]
         s = summarize(t["objective"].tolist())
         settings = ", ".join(f"{k}={fmt(best[k])}" for k in runs.searched)
         provenance = " / ".join(sorted(t["provenance"].unique()))
+        # the same noise rule as the report: the best trial against its own reference settings
+        floor = runs.noise_floor(t[t["provenance"] == best["provenance"]])
+        vs = compare(best["objective"], best["objective_se"], floor, runs.mode)
+        verdict = ("is the reference" if best["baseline"] else
+                   f"{vs.text()}: {vs.verdict}" if floor.seeds else "no reference run: no verdict")
         rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td>{len(t)}</td><td class=l>{runs.metric}</td>"
-                    f"<td><b>{fmt(best['objective'])}</b></td><td>{fmt(s['mean'])} ± {fmt(s['std'])}</td>"
+                    f"<td><b>{fmt(best['objective'])}</b></td><td class=l>{html.escape(verdict)}</td>"
+                    f"<td>{fmt(s['mean'])} ± {fmt(s['std'])}</td>"
                     f"<td class=l>{html.escape(best['run_name'])}: {html.escape(settings)}</td>"
                     f"<td class=l>{html.escape(provenance)}</td></tr>")
         series.append((runs.name, runs.metric, t["objective"].tolist()))
@@ -72,7 +81,8 @@ def main(args: list[str]) -> None:
             "against each other.</p>" if len(provenances) > 1 else "")
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>Compare {html.escape(', '.join(studies))}</title>"
             f"<style>{CSS}</style></head><body><h1>Studies side by side</h1>{note}<table><tr><th class=l>study</th>"
-            "<th>trials</th><th class=l>objective</th><th>best</th><th>mean ± std over trials</th>"
+            "<th>complete trials</th><th class=l>objective</th><th>best</th>"
+            "<th class=l>best vs its reference settings (± noise)</th><th>mean ± std over trials</th>"
             f"<th class=l>best trial</th><th class=l>provenance</th></tr>{''.join(rows)}</table>"
             f"<figure>{img(figure)}</figure></body></html>")
     path = out / f"compare_{'_'.join(studies)}.html"

@@ -2,10 +2,16 @@
 report answering "which settings paint my photos best", with its figures as PNG files. The report is
 also logged as an artifact of the study's parent run; the last line printed is the report's path.
 
-Sections: leaderboard (with each top trial's sample grid and the reference-settings baseline marked),
-effect of each searched value, parameter importance (Optuna PED-ANOVA) and optimisation history, quality
-against cost (Pareto), ablation arms with 95 % intervals and verdicts, and one row per painter for the
-painters study. Trials whose metrics have different provenance are never ranked together.
+Every comparison follows the noise rule of `tuning.objective`: the report opens with the noise floor
+(evaluation standard error and the reference settings' seed-to-seed spread) and says in words which
+trials are better than the reference settings, worse, or indistinguishable from them.
+Sections: leaderboard of complete trials by objective (the study metric at the final evaluation), each
+with its difference from the reference ± noise, its verdict and its final sample grid (best over epochs
+shown, labelled optimistic); trials stopped early; effect of each searched value, parameter importance
+(Optuna PED-ANOVA) and optimisation history, quality against full-budget cost (Pareto), each with a
+caveat when nothing is beyond noise; ablation arms with paired verdicts against the full model; one row
+per painter for the painters study. Trials whose metrics have different provenance are never ranked
+together.
 """
 from __future__ import annotations
 
@@ -24,7 +30,9 @@ from cyclegan.configtools import UserError
 
 from . import plots
 from .runs import StudyRuns, grid_image, load_runs
-from .stats import arm_table, pareto_front, summarize, verdict
+from tuning.objective import SEED_NOISE_UNKNOWN, compare
+from .ablation import ablation_section
+from .stats import pareto_front, summarize
 
 TOP = 10
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -62,24 +70,71 @@ def fmt(value) -> str:
     return html.escape(str(value))
 
 
-def leaderboard(runs: StudyRuns, group: pd.DataFrame, client: MlflowClient, tmp: str) -> str:
+def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
+    """The headline: the noise floor, and in words which trials beat or lose to the reference beyond it.
+    Returns the HTML and each complete trial's comparison (same order as `runs.complete(group)`)."""
+    done = runs.complete(group)
+    floor = runs.noise_floor(group)
+    comparisons = [compare(r["objective"], r["objective_se"], floor, runs.mode) for _, r in done.iterrows()]
+    others = [(r, c) for (_, r), c in zip(done.iterrows(), comparisons) if not r["baseline"]]
+    found = {"better": [r["run_name"] for r, c in others if c.verdict == "better"],
+             "worse": [r["run_name"] for r, c in others if c.verdict == "worse"]}
+    floor_text = html.escape(floor.describe(runs.metric))
+    if not floor.seeds:
+        headline = ("No run of the reference settings finished, so there is no noise floor: this report names no "
+                    "trial better or worse than another.")
+    elif not found["better"] and not found["worse"]:
+        unmeasured = sum(c.verdict == SEED_NOISE_UNKNOWN for _, c in others)
+        extra = (f" {unmeasured} trial(s) differ by more than the evaluation noise, but with one seed of the "
+                 "reference settings the training noise is unknown, so none is called better or worse; set "
+                 "study.baseline_seeds=3 to measure it." if unmeasured else "")
+        headline = (f"No setting in this study changed {html.escape(runs.metric)} beyond noise "
+                    f"({floor_text}). The rankings, effects and importances below are within noise.{extra}")
+    else:
+        parts = [f"{len(v)} {word} than the reference settings beyond noise ({html.escape(', '.join(v))})"
+                 for word, v in found.items() if v]
+        rest = len(others) - len(found["better"]) - len(found["worse"])
+        headline = f"{'; '.join(parts)}; {rest} indistinguishable from them. Noise floor: {floor_text}."
+    return f"<p class=note id=noise>{headline}</p>", comparisons
+
+
+def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client: MlflowClient, tmp: str) -> str:
+    """Complete trials ranked by objective, each with its difference from the reference and the verdict."""
+    done = runs.complete(group).assign(_order=range(len(runs.complete(group))))
     ascending = runs.mode == "min"
-    top = group.dropna(subset=["objective"]).sort_values("objective", ascending=ascending).head(TOP)
+    top = done.sort_values("objective", ascending=ascending).head(TOP)
     direction = "a2b" if runs.metric.endswith("a2b") else "b2a"
-    cols = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "time_s"] if c in top and c != runs.metric]
+    cols = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a", "time_s"] if c in top and c != runs.metric]
     head = ("<tr><th>#</th><th class=l>trial</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in runs.searched)
-            + f"<th>{runs.metric} (best)</th><th>epoch</th>" + "".join(f"<th>{c}</th>" for c in cols)
-            + f"<th>sample grid ({direction}: original / translated / reconstructed)</th></tr>")
+            + f"<th>objective: {runs.metric} ± eval. SE</th><th>vs reference (± noise)</th><th>verdict</th>"
+            + "<th>best over epochs (optimistic: chosen on the test split)</th>"
+            + "".join(f"<th>{c}</th>" for c in cols)
+            + f"<th>final sample grid ({direction}: original / translated / reconstructed)</th></tr>")
     rows = []
     for rank, (_, r) in enumerate(top.iterrows(), 1):
-        grid = grid_image(client, r["run_id"], direction, int(r["best_epoch"]), tmp)
+        c = comparisons[int(r["_order"])]
+        grid = grid_image(client, r["run_id"], direction, int(r["final_epoch"]), tmp)
         name = html.escape(r["run_name"]) + (" <b>(reference settings)</b>" if r["baseline"] else "")
+        verdict = "reference" if r["baseline"] else c.verdict
+        se = f" ± {fmt(r['objective_se'])}" if pd.notna(r["objective_se"]) else ""
         rows.append(f"<tr class='{'base' if r['baseline'] else ''}'><td>{rank}</td><td class=l>{name}</td>"
                     + "".join(f"<td>{fmt(r.get(k))}</td>" for k in runs.searched)
-                    + f"<td><b>{fmt(r['objective'])}</b></td><td>{int(r['best_epoch'])}</td>"
+                    + f"<td><b>{fmt(r['objective'])}</b>{se}</td><td>{html.escape(c.text())}</td>"
+                    + f"<td class=verdict>{verdict}</td><td>{fmt(r['best_over_epochs'])} (epoch {int(r['best_epoch'])})</td>"
                     + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols)
                     + f"<td>{img(grid, 'grid') if grid else ''}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def stopped_section(runs: StudyRuns) -> str:
+    t = runs.table
+    stopped = t[t["outcome"] == "stopped"] if len(t) else t
+    if not len(stopped):
+        return ""
+    items = "".join(f"<li>{html.escape(r['run_name'])}: stopped at epoch {fmt(r['final_epoch'])}, {runs.metric} "
+                    f"{fmt(r['objective'])} there</li>" for _, r in stopped.iterrows())
+    return ("<h3>Stopped early by the scheduler (not ranked: their learning rate never decayed)</h3>"
+            f"<ul>{items}</ul>")
 
 
 def importance_section(runs: StudyRuns, figures: Path) -> str:
@@ -99,34 +154,6 @@ def importance_section(runs: StudyRuns, figures: Path) -> str:
     return f"<figure>{img(path)}</figure>"
 
 
-def ablation_section(runs: StudyRuns, table: pd.DataFrame) -> str:
-    factors = [k for k in runs.searched if table[k].nunique() > 0]
-    arms = arm_table(table, factors)
-    if arms["n"].max() < 2:
-        return ""
-    head = "".join(f"<th class=l>{html.escape(f)}</th>" for f in factors)
-    body = "".join("<tr>" + "".join(f"<td class=l>{fmt(r[f])}</td>" for f in factors)
-                   + f"<td>{int(r['n'])}</td><td>{fmt(r['mean'])} ± {fmt(r['std'])}</td><td>± {fmt(r['ci95'])}</td></tr>"
-                   for _, r in arms.iterrows())
-    lines = []
-    arm_key = next((f for f in factors if "full" in set(table[f].astype(str))), None)
-    if arm_key:
-        others = [f for f in factors if f != arm_key]
-        for _, r in arms.iterrows():
-            if str(r[arm_key]) == "full":
-                continue
-            same = arms[(arms[arm_key].astype(str) == "full")]
-            for f in others:
-                same = same[same[f] == r[f]]
-            if len(same):
-                label = str(r[arm_key]).replace("_", " ") + "".join(f" ({r[f]})" for f in others)
-                lines.append(verdict(r, same.iloc[0], runs.mode, runs.metric.upper(), label))
-    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in lines)
-    return (f"<h2>Ablation: each arm over its seeds</h2><table><tr>{head}<th>seeds</th><th>{runs.metric} mean ± std"
-            f"</th><th>95 % interval</th></tr>{body}</table>"
-            + (f"<h3>Against the full model</h3><ul>{verdicts}</ul>" if verdicts else ""))
-
-
 def painters_section(runs: StudyRuns, table: pd.DataFrame, client: MlflowClient, tmp: str) -> str:
     if "data.name" not in runs.searched:
         return ""
@@ -134,7 +161,7 @@ def painters_section(runs: StudyRuns, table: pd.DataFrame, client: MlflowClient,
     for dataset, group in table.groupby("data.name"):
         s = summarize(group["objective"].tolist())
         best = group.sort_values("objective", ascending=runs.mode == "min").iloc[0]
-        grid = grid_image(client, best["run_id"], "b2a", int(best["best_epoch"]), tmp)
+        grid = grid_image(client, best["run_id"], "b2a", int(best["final_epoch"]), tmp)
         rows.append(f"<tr><td class=l>{html.escape(str(dataset))}</td><td>{s['n']}</td><td>{fmt(s['mean'])} ± "
                     f"{fmt(s['std'])}</td><td>{fmt(best['objective'])}</td><td>{img(grid, 'grid') if grid else ''}</td></tr>")
     return ("<h2>Painters</h2><p class=note>Each painter's FID is measured against its own paintings, so "
@@ -148,40 +175,47 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
     figures.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(runs.tracking_uri)
     t = runs.table
-    done = t[t["status"] == "FINISHED"] if not t.empty else t
+    done = runs.complete()
+    count = lambda outcome: int((t["outcome"] == outcome).sum()) if len(t) else 0  # noqa: E731
     parts = [f"<h1>Study {html.escape(runs.name)}</h1>",
              f"<p>{html.escape(runs.parents[0].data.tags.get('mlflow.note.content', ''))}</p>",
-             f"<p>{len(t)} trials: {len(done)} finished, {int((t['status'] == 'FAILED').sum()) if len(t) else 0} failed. "
-             f"Objective: <b>{runs.metric}</b> ({'lower' if runs.mode == 'min' else 'higher'} is better), at each "
-             f"trial's best evaluation.</p>"]
+             f"<p>{len(t)} trials: {count('complete')} complete, {count('stopped')} stopped early, {count('failed')} "
+             f"failed. Objective: <b>{runs.metric}</b> at each trial's final evaluation "
+             f"({'lower' if runs.mode == 'min' else 'higher'} is better).</p>"]
     with tempfile.TemporaryDirectory() as tmp:
         groups = list(done.groupby("provenance")) if len(done) else []
-        parts.append("<h2>Leaderboard</h2>")
+        findings = False
         if len(groups) > 1:
             parts.append(f"<p class=note>These trials' metrics have {len(groups)} different provenances (dataset, "
-                         "backbone, weights, resize or image counts); numbers with different provenance are not "
-                         "comparable, so each group is ranked on its own.</p>")
+                         "backbone, weights, resize, image counts or amp); numbers with different provenance are not "
+                         "comparable, so each group is ranked on its own, against its own reference runs.</p>")
+        board = ["<h2>Leaderboard</h2>"]
         for key, group in groups:
+            headline, comparisons = noise_summary(runs, group)
+            findings = findings or any(c.is_finding for c in comparisons)
             if len(groups) > 1:
-                parts.append(f"<h3>{html.escape(key)}</h3>")
-            parts.append(leaderboard(runs, group, client, tmp))
-        scored = done.dropna(subset=["objective"])
-        if len(scored):
-            parts.append("<h2>Effect of each searched setting</h2>")
+                board.append(f"<h3>{html.escape(key)}</h3>")
+            board += [headline, leaderboard(runs, group, comparisons, client, tmp)]
+        parts += board + [stopped_section(runs)]
+        if len(done):
+            caveat = ("" if findings else "<p class=note>Caveat: no trial differs from the reference settings beyond "
+                      "noise, so these plots show noise, not effects.</p>")
+            parts.append("<h2>Effect of each searched setting</h2>" + caveat)
             for i, key in enumerate(runs.searched):
-                path = plots.effect(scored, key, runs.metric, figures / f"effect_{i}.png")
+                path = plots.effect(done, key, runs.metric, figures / f"effect_{i}.png")
                 parts.append(f"<figure>{img(path)}</figure>")
-            parts.append("<h2>Parameter importance and optimisation history</h2>")
+            parts.append("<h2>Parameter importance and optimisation history</h2>" + caveat)
             parts.append(importance_section(runs, figures))
-            path = plots.history(t.dropna(subset=["objective"]), runs.metric, runs.mode, figures / "history.png")
+            path = plots.history(done, runs.metric, runs.mode, figures / "history.png")
             parts.append(f"<figure>{img(path)}</figure>")
-            if "time_s" in scored and len(groups) == 1:
-                front = pareto_front(scored, "objective", "time_s", runs.mode)
-                path = plots.pareto(scored, front, "objective", "time_s", figures / "pareto.png", runs.metric)
+            if len(groups) == 1:
+                front = pareto_front(done, "objective", "cost_s", runs.mode)
+                path = plots.pareto(done, front, "objective", "cost_s", figures / "pareto.png", runs.metric)
                 names = ", ".join(html.escape(n) for n in front["run_name"])
-                parts.append(f"<h2>Quality against cost</h2><figure>{img(path)}</figure><p>Pareto front: {names}</p>")
-            parts.append(ablation_section(runs, scored))
-            parts.append(painters_section(runs, scored, client, tmp))
+                parts.append(f"<h2>Quality against cost</h2><p>Complete trials only; cost = training seconds for the "
+                             f"whole budget.</p>{caveat}<figure>{img(path)}</figure><p>Pareto front: {names}</p>")
+            parts.append(ablation_section(done, runs.searched, runs.mode, runs.metric, fmt))
+            parts.append(painters_section(runs, done, client, tmp))
         failed = t[t["status"] == "FAILED"] if len(t) else t
         if len(failed):
             items = "".join(f"<li>{html.escape(r['run_name'])}: {html.escape(r['error'])}</li>" for _, r in failed.iterrows())

@@ -1,8 +1,9 @@
 """A study's trials as a pandas table, read from MLflow (no training code is imported).
 
-One row per child run: run id and name, status, the searched values (params, or the arm tags), the
-objective at the trial's best evaluation (from the metric history, as the launcher ranks them), the
-last values of the other SPEC §3 metrics, `time_s`, and a provenance key. FIDs are only comparable
+One row per child run: run id and name, status, outcome (complete / stopped / failed), the searched
+values (params, or the arm tags), the objective (tuning/objective.py: the study metric at the trial's
+final evaluation) with its evaluation standard error, the best value over epochs (shown as optimistic,
+never ranked), the last values of the other SPEC §3 metrics, the full-budget cost, and a provenance key. FIDs are only comparable
 when they were computed against the same real images with the same network and resize, so the
 provenance key is (dataset, backbone, weights hash, resize mode, real image counts).
 """
@@ -16,8 +17,11 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
+from cyclegan.metric_names import standard_error_of
+from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
 
-PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b")
+PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
+                   "eval.amp")
 
 
 @dataclass
@@ -35,6 +39,20 @@ class StudyRuns:
     @property
     def parent_run_id(self) -> str:
         return self.parents[0].info.run_id
+
+    def complete(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Trials that reached their final evaluation: the only ones ranked by the objective."""
+        t = self.table if table is None else table
+        if t.empty:
+            return t
+        return t[(t["outcome"] == "complete") & (t["status"] == "FINISHED")].dropna(subset=["objective"])
+
+    def noise_floor(self, table: pd.DataFrame | None = None) -> NoiseFloor:
+        """The reference settings' complete runs in `table` (default: all): the study's noise floor."""
+        ref = self.complete(table)
+        ref = ref[ref["baseline"]] if not ref.empty else ref
+        return NoiseFloor.of(ref["objective"].tolist() if len(ref) else [],
+                             ref["objective_se"].tolist() if len(ref) else [])
 
 
 def best_of(history, mode: str) -> tuple[float, int]:
@@ -68,14 +86,24 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
             continue
         tags, p = run.data.tags, run.data.params
         best, best_epoch = best_of(client.get_metric_history(run.info.run_id, metric), mode)
+        m = run.data.metrics
+        se_name = standard_error_of(metric)
+        outcome = tags.get(OUTCOME) or ("failed" if run.info.status == "FAILED" else "complete")
+        epoch = m.get("epoch", math.nan)
+        total = _number(p.get("train.epochs", "nan")) + _number(p.get("train.decay_epochs", "0")) if p else math.nan
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
-               "trial_id": tags.get("trial_id"), "seed": int(tags.get("seed", 0)), "baseline": tags.get("baseline") == "true",
-               "best": tags.get("best") == "true", "error": tags.get("error", ""), "objective": best,
-               "best_epoch": best_epoch, "dataset": tags.get("dataset", ""), "start_time": run.info.start_time,
-               "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS)}
+               "outcome": outcome, "trial_id": tags.get("trial_id"), "seed": int(tags.get("seed", 0)),
+               "baseline": tags.get("baseline") == "true", "best": tags.get("best") == "true",
+               "error": tags.get("error", ""), "objective": m.get(OBJECTIVE, m.get(metric, math.nan)),
+               "objective_se": m.get(se_name, math.nan) if se_name else math.nan, "final_epoch": epoch,
+               "best_over_epochs": best, "best_epoch": best_epoch, "dataset": tags.get("dataset", ""),
+               "start_time": run.info.start_time,
+               # what the trial costs for its whole budget: seconds per epoch so far x all its epochs
+               "cost_s": m.get("time_s", math.nan) / epoch * total if epoch and epoch > 0 else math.nan,
+               "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p)}
         for key in searched:
             row[key] = tags[key] if key in tags else _number(p.get(key))
-        row.update({k: v for k, v in run.data.metrics.items()})
+        row.update({k: v for k, v in m.items() if k not in row})
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:

@@ -1,10 +1,16 @@
-"""Statistics for the report: per-arm summaries over seeds, verdicts against the full model, Pareto front."""
+"""Statistics for the report: per-arm summaries over seeds, paired ablation verdicts, the Pareto front.
+
+What counts as a real difference is decided in one place, `tuning.objective` (the noise rule): this
+module only arranges the numbers it needs.
+"""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 from scipy import stats
+
+from tuning.objective import Comparison, paired_difference
 
 
 def summarize(values) -> dict:
@@ -26,21 +32,23 @@ def arm_table(table: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict(arm: dict, reference: dict, mode: str, metric: str, label: str) -> str:
-    """'no identity: FID +7.1 ± 2.3, worse, 3 seeds' — difference of means with a Welch 95 % interval."""
-    diff = arm["mean"] - reference["mean"]
-    n1, n2 = int(arm["n"]), int(reference["n"])
-    if n1 < 2 or n2 < 2:
-        return f"{label}: {metric} {diff:+.3g}, too few seeds for a verdict ({n1} vs {n2})"
-    v1, v2 = arm["std"] ** 2 / n1, reference["std"] ** 2 / n2
-    se = math.sqrt(v1 + v2)
-    dof = (v1 + v2) ** 2 / ((v1 ** 2 / (n1 - 1) if v1 else 0) + (v2 ** 2 / (n2 - 1) if v2 else 0)) if se else n1 + n2 - 2
-    half = stats.t.ppf(0.975, dof) * se
-    if abs(diff) <= half:
-        word = "no clear difference"
-    else:
-        word = "worse" if (diff > 0) == (mode == "min") else "better"
-    return f"{label}: {metric} {diff:+.3g} ± {half:.2g}, {word}, {min(n1, n2)} seeds"
+def paired_verdict(arm: pd.DataFrame, reference: pd.DataFrame, mode: str) -> tuple[Comparison, int]:
+    """Arm against its reference arm, seed by seed: (the paired comparison, the number of shared seeds)."""
+    a = arm.groupby("seed")["objective"].mean()
+    r = reference.groupby("seed")["objective"].mean()
+    shared = a.index.intersection(r.index)
+    return paired_difference((a[shared] - r[shared]).tolist(), mode), len(shared)
+
+
+def verdict_text(label: str, metric: str, comparison: Comparison, seeds: int) -> str:
+    """'no identity: FID +2.1, 95 % interval [1.2, 3.0], worse (paired over 3 seeds)'."""
+    if comparison.verdict == "not enough seeds":
+        return (f"{label}: {metric} {comparison.difference:+.3g}, not enough seeds for a verdict "
+                f"({seeds} shared, at least 3 needed)")
+    low, high = comparison.difference - comparison.half_width, comparison.difference + comparison.half_width
+    word = "no difference beyond noise" if comparison.verdict == "indistinguishable" else comparison.verdict
+    return (f"{label}: {metric} {comparison.difference:+.3g}, 95 % interval [{low:.3g}, {high:.3g}], {word} "
+            f"(paired over {seeds} seeds)")
 
 
 def pareto_front(table: pd.DataFrame, quality: str, cost: str, mode: str = "min") -> pd.DataFrame:

@@ -28,11 +28,17 @@ def smoke(tmp_path_factory):
     return home, out
 
 
-def best_objectives(out):
+def final_objectives(out):
+    """Each trial's objective as the tracker recorded it: fid at the final evaluation (its last epoch)."""
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
     children = [r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
-    return {r.info.run_name: min(m.value for m in client.get_metric_history(r.info.run_id, "fid")) for r in children}
+    objectives = {}
+    for r in children:
+        fid = max(client.get_metric_history(r.info.run_id, "fid"), key=lambda m: m.step).value
+        assert r.data.metrics["objective"] == fid and r.data.tags["outcome"] == "complete"
+        objectives[r.info.run_name] = fid
+    return objectives
 
 
 def test_report_sections_and_numbers(smoke):
@@ -48,14 +54,19 @@ def test_report_sections_and_numbers(smoke):
     assert "No Optuna storage" not in page and "not available" not in page  # importance was computed
     assert {p.name for p in (out / "report" / "figures").iterdir()} >= {"effect_0.png", "effect_1.png", "history.png",
                                                                          "importance.png", "pareto.png"}
-    # every leaderboard row shows the trial's best fid as recorded in MLflow, in ranked order
-    rows = re.findall(r"<td class=l>(t\d{4} [^<]*?)(?: <b>\(reference settings\)</b>)?</td>.*?<td><b>([^<]+)</b></td>", page)
-    expected = best_objectives(out)
+    # every leaderboard row shows the trial's objective (final fid) as recorded in MLflow, in ranked order
+    rows = re.findall(r"<td class=l>(t\d{4} [^<]*?)(?: <b>\(reference settings\)</b>)?</td>.*?<td><b>([^<]+)</b>", page)
+    expected = final_objectives(out)
     assert len(rows) == 4
     for name, shown in rows:
         assert float(shown) == pytest.approx(expected[name], rel=1e-3)
     assert [float(v) for _, v in rows] == sorted(float(v) for _, v in rows)
     assert page.count('<img class="grid"') == 4
+    # smoke has one seed of the reference settings: the floor is stated and nothing is called a win
+    assert "No setting in this study changed fid beyond noise" in page and "1 seed of the reference settings" in page
+    assert re.search(r"evaluation standard error ≈ \d", page) and "best over epochs (optimistic" in page
+    assert ">better<" not in page and ">worse<" not in page
+    assert page.count("Caveat: no trial differs from the reference settings beyond noise") == 3
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
     parent = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("kind") == "study"][0]
@@ -73,10 +84,12 @@ def make_store(tmp_path, study, rows, searched="arm"):
     client.log_param(parent.info.run_id, "search", f'["{searched}"]')
     for i, (arm, tags, history) in enumerate(rows):
         run = client.create_run(exp, run_name=f"t{i:04d} {searched}={arm}",
-                                tags={"mlflow.parentRunId": parent.info.run_id, searched: arm, "trial_id": f"x{i}", **tags})
-        for step, value in enumerate(history, 1):
-            client.log_metric(run.info.run_id, "fid", value, step=step)
-            client.log_metric(run.info.run_id, "time_s", 10.0 * step, step=step)
+                                tags={"mlflow.parentRunId": parent.info.run_id, searched: arm, "trial_id": f"x{i}",
+                                      "outcome": "complete", **tags})
+        for step, value in enumerate(history, 1):  # as the tracker logs them: objective = fid at each evaluation
+            for key, number in (("fid", value), ("objective", value), ("time_s", 10.0 * step), ("epoch", step),
+                                ("fid_se", float(tags.get("se", "nan")))):
+                client.log_metric(run.info.run_id, key, number, step=step)
         client.set_terminated(run.info.run_id)
     client.set_terminated(parent.info.run_id)
     return out
@@ -95,20 +108,20 @@ def test_mixed_provenance_is_never_ranked_together(tmp_path):
     assert "Quality against cost" not in page  # a Pareto view would mix them too
 
 
-def test_ablation_verdicts_against_hand_computation():
+def test_ablation_verdicts_are_paired_by_seed():
     import pandas as pd
-    from dashboards.stats import arm_table, summarize, verdict
-    table = pd.DataFrame({"arm": ["full"] * 3 + ["no_identity"] * 3, "objective": [10, 12, 11, 18, 19, 20]})
+    from dashboards.stats import arm_table, paired_verdict, verdict_text
+    table = pd.DataFrame({"arm": ["full"] * 3 + ["no_identity"] * 3, "seed": [0, 1, 2] * 2,
+                          "objective": [10, 20, 30, 12.0, 22.2, 32.1]})
     arms = arm_table(table, ["arm"]).set_index("arm")
-    assert arms.loc["full", "mean"] == pytest.approx(11.0) and arms.loc["full", "std"] == pytest.approx(1.0)
-    assert arms.loc["no_identity", "mean"] == pytest.approx(19.0) and arms.loc["no_identity", "n"] == 3
-    assert summarize([10, 12, 11])["ci95"] == pytest.approx(4.302653 * 1 / math.sqrt(3), rel=1e-5)
-    # Welch: diff 8, se sqrt(1/3 + 1/3), dof 4 -> half width t(0.975, 4) * se
-    half = 2.776445 * math.sqrt(2 / 3)
-    text = verdict(arms.loc["no_identity"], arms.loc["full"], "min", "FID", "no identity")
-    assert text == f"no identity: FID +8 ± {half:.2g}, worse, 3 seeds"
-    same = verdict({"mean": 11.2, "std": 1.0, "n": 3}, arms.loc["full"], "min", "FID", "x")
-    assert "no clear difference" in same
+    assert arms.loc["full", "mean"] == pytest.approx(20.0) and arms.loc["full", "std"] == pytest.approx(10.0)
+    comparison, seeds = paired_verdict(table[table.arm == "no_identity"], table[table.arm == "full"], "min")
+    half = 4.302653 * 0.1 / math.sqrt(3)  # t(0.975, 2) * sd of the per-seed differences / sqrt(3)
+    assert (seeds, comparison.verdict) == (3, "worse") and comparison.half_width == pytest.approx(half, rel=1e-5)
+    assert verdict_text("no identity", "FID", comparison, seeds) == (
+        f"no identity: FID +2.1, 95 % interval [{2.1 - half:.3g}, {2.1 + half:.3g}], worse (paired over 3 seeds)")
+    two, n = paired_verdict(table[(table.arm == "no_identity") & (table.seed < 2)], table[table.arm == "full"], "min")
+    assert "not enough seeds" in verdict_text("x", "FID", two, n)
 
 
 def test_ablation_section_in_a_report(tmp_path):
@@ -119,7 +132,42 @@ def test_ablation_section_in_a_report(tmp_path):
     result = run_cli("dashboards.report", "study=abl", f"study.out_dir={out}", cwd=tmp_path)
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
     assert "Ablation: each arm over its seeds" in page and "19 ± 1" in page
-    assert "no identity: FID +8 ± 2.3, worse, 3 seeds" in page
+    # per-seed differences 8, 7, 9: mean 8, sd 1, half width t(0.975, 2) / sqrt(3) = 2.48
+    assert "no identity vs full: FID +8, 95 % interval [5.52, 10.5], worse (paired over 3 seeds)" in page
+
+
+def reference_study(tmp_path, name, others):
+    """A sampled study: three seeds of the reference settings (10, 10.5, 9.5) and trials of other settings."""
+    tags = {"dataset": "synthetic", "eval.backbone": "tiny", "se": "0.1"}
+    rows = [("ref", {**tags, "baseline": "true", "seed": str(s)}, [12, v]) for s, v in enumerate([10.0, 10.5, 9.5])]
+    rows += [(label, tags, [12, v]) for label, v in others]
+    return make_store(tmp_path, name, rows)
+
+
+def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
+    # noise half width: t(0.975, 2) * hypot(0.5, 0.5 / sqrt(3)) = 2.48 around the reference mean 10
+    out = reference_study(tmp_path, "found", [("inside", 8.0), ("beyond", 6.0), ("bad", 14.0)])
+    result = run_cli("dashboards.report", "study=found", f"study.out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    verdicts = dict(re.findall(r"<td class=l>t\d{4} arm=(\w+)[^<]*(?:<b>[^<]*</b>)?</td>.*?<td class=verdict>([^<]+)<", page))
+    assert verdicts == {"beyond": "better", "ref": "reference", "inside": "indistinguishable", "bad": "worse"}
+    assert "1 better than the reference settings beyond noise (t0004 arm=beyond)" in page
+    assert "1 worse than the reference settings beyond noise (t0005 arm=bad)" in page
+    assert "σ = 0.5 over 3 seeds" in page and "Caveat" not in page
+    assert "-2 ± 2.5" in page  # the inside trial: its difference and the noise, side by side
+
+    quiet = reference_study(tmp_path, "quiet", [("a", 8.0), ("b", 11.5)])
+    page = Path(run_cli("dashboards.report", "study=quiet", f"study.out_dir={quiet}",
+                        cwd=tmp_path).stdout.strip().splitlines()[-1]).read_text()
+    assert "No setting in this study changed fid beyond noise (fid reference 10; σ = 0.5 over 3 seeds" in page
+    assert ">better<" not in page and "Caveat: no trial differs" in page
+
+    result = run_cli("dashboards.compare", "study=found", "study=quiet", f"out={tmp_path / 'cmp'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    assert "-4 ± 2.5: better" in page           # found's best (6.0) beats its reference beyond noise
+    assert "-2 ± 2.5: indistinguishable" in page  # quiet's best (8.0) does not
 
 
 def test_compare_and_best(smoke, tmp_path):

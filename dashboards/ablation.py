@@ -1,0 +1,76 @@
+"""The ablation section: each arm over its seeds, and a paired verdict against its reference arm.
+
+An arm whose name starts with `full` is a reference arm. Every other arm is compared with the reference
+arm that agrees with it on the settings that tell reference arms apart (in `loss_ablation`: the
+adversarial loss). An arm that has no value of such a setting of its own (e.g. `cycle_alone`, which has no
+adversarial term, so its gan_mode is the default) is compared with the reference arm of the default.
+Arms that share a seed share initial weights, data order and pool randomness, so the verdict is a paired
+t interval over the seeds both arms ran (tuning.objective.paired_difference).
+"""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from .stats import arm_table, paired_verdict, verdict_text
+
+REFERENCE_PREFIX = "full"
+
+
+def arm_key(searched: list[str], table: pd.DataFrame) -> str | None:
+    """The searched factor that names the arms: the one with a value starting with `full`."""
+    for key in searched:
+        if key in table and table[key].astype(str).str.startswith(REFERENCE_PREFIX).any():
+            return key
+    return None
+
+
+def reference_arm(arm: str, params: dict, references: dict[str, dict]) -> str | None:
+    """The reference arm for `arm`: agreeing on every param in which the reference arms differ."""
+    if not references:
+        return None
+    keys = [k for k in next(iter(references.values()))
+            if len({str(p.get(k)) for p in references.values()}) > 1]
+    matches = [name for name, p in references.items() if all(str(p.get(k)) == str(params.get(k)) for k in keys)]
+    return matches[0] if matches else None
+
+
+def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric: str, fmt) -> str:
+    """HTML for the ablation arms of complete trials in `table` ('' if the study has no repeated arms)."""
+    factors = [k for k in searched if k in table and table[k].nunique() > 0]
+    if not factors or table.empty:
+        return ""
+    arms = arm_table(table, factors)
+    if arms["n"].max() < 2:
+        return ""
+    head = "".join(f"<th class=l>{html.escape(f)}</th>" for f in factors)
+    body = "".join("<tr>" + "".join(f"<td class=l>{fmt(r[f])}</td>" for f in factors)
+                   + f"<td>{int(r['n'])}</td><td>{fmt(r['mean'])} ± {fmt(r['std'])}</td><td>± {fmt(r['ci95'])}</td></tr>"
+                   for _, r in arms.iterrows())
+    key = arm_key(factors, table)
+    lines = []
+    if key:
+        params_of = {name: group.iloc[0].get("params", {}) for name, group in table.groupby(key)}
+        references = {n: p for n, p in params_of.items() if str(n).startswith(REFERENCE_PREFIX)}
+        others = [f for f in factors if f != key]
+        for name in sorted(params_of):
+            if name in references:
+                continue
+            ref = reference_arm(name, params_of[name], references)
+            if ref is None:
+                continue
+            arm, reference = table[table[key] == name], table[table[key] == ref]
+            for f in others:  # other searched factors (if any) are matched too
+                for value in arm[f].unique():
+                    sub_a, sub_r = arm[arm[f] == value], reference[reference[f] == value]
+                    if len(sub_r):
+                        comparison, seeds = paired_verdict(sub_a, sub_r, mode)
+                        lines.append(verdict_text(f"{name} vs {ref} ({f}={value})", metric.upper(), comparison, seeds))
+            if not others:
+                comparison, seeds = paired_verdict(arm, reference, mode)
+                lines.append(verdict_text(f"{str(name).replace('_', ' ')} vs {ref}", metric.upper(), comparison, seeds))
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in lines)
+    return (f"<h2>Ablation: each arm over its seeds</h2><table><tr>{head}<th>seeds</th><th>{metric} mean ± std"
+            f"</th><th>95 % interval of the mean</th></tr>{body}</table>"
+            + (f"<h3>Against the full model, seed by seed</h3><ul>{verdicts}</ul>" if verdicts else ""))
