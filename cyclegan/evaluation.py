@@ -11,7 +11,7 @@ Each FID and KID comes with its standard error over the test images (`fid_a2b_se
 how far the number would move if another set of test images of the same size had been translated.
 The real statistics are held fixed: every trial of a study shares them, so their sampling error moves
 all trials together and cancels in comparisons. FID's is a grouped jackknife over the fake features
-(`fid_jackknife_se`, `eval.se_groups` groups, batched in an n x n or d x d subspace); KID's is the delta
+(`fid_jackknife_se`, `eval.se_groups` groups, batched in an m x m or d x d subspace); KID's is the delta
 method for its U-statistic (`kid_standard_error`). Both reuse features already computed, so
 they cost a small fraction of the evaluation (benchmarks/eval_speed.py prints the share).
 Evaluation always runs in float32, outside any autocast, whatever `train.amp` is.
@@ -70,31 +70,30 @@ def fid_from_features(fake: Tensor, real: Tensor | RealStats) -> float:
     return float((mu - real.mu).square().sum() + sigma.trace() + real.sigma.trace() - 2 * root_trace)
 
 
-def weighted_fids(fake: Tensor, real: RealStats, weights: Tensor) -> Tensor:
-    """FID of each row of `weights` (B, n) as weights on the n fake features (real fixed), all at once.
+def subset_fids(fake: Tensor, real: RealStats, keep: Tensor) -> Tensor:
+    """FID of each row of `keep` (B, m): indices of the fake features that replicate uses, real fixed.
 
-    Row b's FID needs the eigenvalues of S_r^(1/2) S_b S_r^(1/2) (d x d). With n < d (500 images, 2048-d
-    Inception) its non-zero eigenvalues are those of the n x n matrix diag(sqrt w) Xc S_r Xc^T
-    diag(sqrt w) / (N - 1), Xc being X centred on the row's weighted mean and N the row's weight sum.
-    It is built from one Gram matrix X S_r X^T, so each row costs O(n^2) plus a small batched eigensolve.
+    Row b's FID needs the eigenvalues of S_r^(1/2) S_b S_r^(1/2) (d x d). With m < d (500 images,
+    2048-d Inception) its non-zero eigenvalues are those of the m x m matrix Xc S_r Xc^T / (m - 1), Xc
+    being the row's features centred on their mean; it is cut from one Gram matrix X S_r X^T, so each row
+    costs O(m^2) plus one small eigensolve, all rows batched.
     """
-    x, w = fake.double(), weights.double()
+    x = fake.double()
     n, d = x.shape
-    total = w.sum(1)                                                           # N per row
-    mu = w @ x / total[:, None]                                                # (B, d) weighted means
-    trace_b = (w @ (x * x).sum(1) - total * (mu * mu).sum(1)) / (total - 1)    # Tr S_b
+    b, m = keep.shape
+    member = torch.zeros(b, n, dtype=torch.float64).scatter_(1, keep, 1.0)   # (B, n) indicator rows
+    mu = member @ x / m                                                        # (B, d) replicate means
+    trace_b = (member @ (x * x).sum(1) - m * (mu * mu).sum(1)) / (m - 1)       # Tr S_b
     mean_term = (mu - real.mu).square().sum(1)                                 # |mu_b - mu_r|^2
-    if n < d:
+    if m < d:
         gram = x @ real.sigma @ x.T                                            # X S_r X^T (n x n)
-        gw = w @ gram / total[:, None]                                         # rows (X S_r mu_b)^T
-        wgw = (gw * w).sum(1) / total                                          # mu_b^T S_r mu_b
-        centred = gram - gw[:, :, None] - gw[:, None, :] + wgw[:, None, None]  # Xc S_r Xc^T per row
-        root_w = w.sqrt()
-        inner = root_w[:, :, None] * centred * root_w[:, None, :] / (total - 1)[:, None, None]
+        sub = gram[keep[:, :, None], keep[:, None, :]]                         # (B, m, m)
+        rows = sub.mean(2)
+        inner = (sub - rows[:, :, None] - rows[:, None, :] + rows.mean(1)[:, None, None]) / (m - 1)
     else:
-        xs, ms = x @ real.sqrt_sigma, mu @ real.sqrt_sigma
-        inner = ((torch.einsum("bn,ni,nj->bij", w, xs, xs) - total[:, None, None] * ms[:, :, None] * ms[:, None, :])
-                 / (total - 1)[:, None, None])
+        xs = (x @ real.sqrt_sigma)[keep]                                       # (B, m, d)
+        xs = xs - xs.mean(1, keepdim=True)
+        inner = xs.transpose(1, 2) @ xs / (m - 1)
     root_trace = torch.linalg.eigvalsh((inner + inner.transpose(1, 2)) / 2).clamp_min(0).sqrt().sum(1)
     return mean_term + trace_b + real.sigma.trace() - 2 * root_trace
 
@@ -111,9 +110,10 @@ def fid_jackknife_se(fake: Tensor, real: RealStats, groups: int) -> float:
     groups = min(groups, n)
     if groups < 2 or n < 4:
         return math.nan
-    member = torch.arange(n) % groups
-    keep = (member[None, :] != torch.arange(groups)[:, None]).double()        # (G, n): 0 for the dropped group
-    values = weighted_fids(fake, real, keep)
+    n = n - n % groups  # equal groups, so every replicate keeps the same number of images
+    order = torch.arange(n).view(-1, groups).T                                 # (G, n/G): image i in group i mod G
+    keep = torch.stack([order[[h for h in range(groups) if h != g]].flatten() for g in range(groups)])
+    values = subset_fids(fake[:n], real, keep)
     return float(((groups - 1) / groups * (values - values.mean()).square().sum()).sqrt())
 
 

@@ -22,7 +22,9 @@ Writes train.out_dir/config.yaml, metrics.jsonl, checkpoints/last.pt and samples
 
 def format_line(metrics: dict) -> str:
     keys = ["loss_G", "loss_D", "fid", "kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a", "images_per_s"]
-    parts = [f"{k} {metrics[k]:.4g}" for k in keys if k in metrics]
+    # a quality number is shown with its standard error over the test images: how much of it is noise
+    parts = [f"{k} {metrics[k]:.4g}" + (f" ± {metrics[k + '_se']:.2g}" if k + "_se" in metrics else "")
+             for k in keys if k in metrics]
     return f"epoch {metrics['epoch']:3d} | " + " | ".join(parts) + f" | {metrics['time_s']:.1f}s"
 
 

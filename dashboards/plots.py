@@ -52,7 +52,7 @@ def history(table: pd.DataFrame, metric: str, mode: str, path: Path) -> Path:
     ax.scatter(data["trial_number"], data["objective"], label="trial", alpha=0.8)
     running = data["objective"].cummin() if mode == "min" else data["objective"].cummax()
     ax.step(data["trial_number"], running, where="post", color="tab:red", label="best so far")
-    ax.set_xlabel("complete trial (in start order)")
+    ax.set_xlabel("trial number (start order; complete trials shown)")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     ax.set_title("optimisation history", fontsize=9)

@@ -88,8 +88,11 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
         extra = (f" {unmeasured} trial(s) differ by more than the evaluation noise, but with one seed of the "
                  "reference settings the training noise is unknown, so none is called better or worse; set "
                  "study.baseline_seeds=3 to measure it." if unmeasured else "")
+        hint = (" A trial is one seed: to tell whether the top settings are really better, run them again with "
+                "several seeds (study.seeds) — the interval for a mean over n seeds is about √n times narrower."
+                if floor.seeds >= 2 else "")
         headline = (f"No setting in this study changed {html.escape(runs.metric)} beyond noise "
-                    f"({floor_text}). The rankings, effects and importances below are within noise.{extra}")
+                    f"({floor_text}). The rankings, effects and importances below are within noise.{extra}{hint}")
     else:
         parts = [f"{len(v)} {word} than the reference settings beyond noise ({html.escape(', '.join(v))})"
                  for word, v in found.items() if v]

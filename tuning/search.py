@@ -9,6 +9,8 @@ only declares distributions; it computes nothing.
 """
 from __future__ import annotations
 
+import warnings
+
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter, Repeater
@@ -80,18 +82,29 @@ class StudySearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict):
         if trial_id in self._completed_trials or OBJECTIVE not in result:
             return
-        try:
-            self._ot_trials[trial_id].report(float(result[OBJECTIVE]), int(result.get("epoch", 0)))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # the storage already holds this trial's final value
+        self._report(self._ot_trials[trial_id], result)
+
+    @staticmethod
+    def _report(ot_trial, result: dict) -> None:
+        with warnings.catch_warnings():  # a step reported before a restart is kept, not reported again
+            warnings.simplefilter("ignore")
+            try:
+                ot_trial.report(float(result[OBJECTIVE]), int(result.get("epoch", 0)))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # the storage already holds this trial's final value
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
+        if not error and result and OBJECTIVE in result and "epoch" in result:
+            # Ray hands a result that ends the trial (a scheduler's stop, max_t) to on_trial_complete only:
+            # it is an evaluation like the others, and for a stopped trial the value Optuna keeps.
+            self._report(ot_trial, result)
         if error or not result or OBJECTIVE not in result:
             state, value = optuna.trial.TrialState.FAIL, None
-        elif result.get(FINAL):
+        elif result.get(FINAL, True):  # Ray's Repeater sends only {objective: mean over seeds}; it runs
+            # without a scheduler (study validation), so its trials always reach their final evaluation
             state, value = optuna.trial.TrialState.COMPLETE, float(result[OBJECTIVE])
         else:
             state, value = optuna.trial.TrialState.PRUNED, None  # Optuna keeps the last intermediate value
@@ -149,10 +162,27 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
     return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)
 
 
+class StudyASHA(ASHAScheduler):
+    """ASHA that never stops a run of the reference settings. Their seeds are the study's noise floor
+    (tuning/objective.py), which must be measured on the objective itself, at the final evaluation; their
+    results still count at every rung, so other trials are judged against them."""
+
+    def __init__(self, study: Study, **kwargs):
+        super().__init__(**kwargs)
+        self._study = study
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == self.STOP and result.get("epoch", 0) < self._max_t and self._study.is_reference(trial.config):
+            return self.CONTINUE
+        return decision
+
+
 def make_scheduler(study: Study):
     s = study.launch.study
     if s.scheduler == "none":
         return FIFOScheduler()
     max_t = study.base_config().total_epochs
-    return ASHAScheduler(time_attr="epoch", metric=OBJECTIVE, mode=s.mode, max_t=max_t,
-                         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
+    # metric and mode come from TuneConfig (metric="objective"): Ray refuses them in both places
+    return StudyASHA(study, time_attr="epoch", max_t=max_t, grace_period=min(s.grace_period, max_t),
+                     reduction_factor=s.reduction_factor)

@@ -23,7 +23,7 @@ def write_study(tmp_path, name, extra_search=None, **sections):
 def test_killed_workers_restart_from_their_checkpoint_in_the_same_run(tmp_path):
     out = tmp_path / "killed"
     args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1",
-            "train.epochs=3", "data.synthetic_train_size=96", "study.max_failures=2"]
+            "train.epochs=5", "data.synthetic_train_size=160", "study.max_failures=2"]
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     killed = set()
@@ -33,8 +33,13 @@ def test_killed_workers_restart_from_their_checkpoint_in_the_same_run(tmp_path):
                 trial_id = child["trial_id"]
                 if trial_id in killed or child["status"] != "RUNNING" or child["epoch"] < 1:
                     continue
-                (pid_file,) = out.glob(f"smoke-*/run_trial_{trial_id}_*/worker.pid")
-                time.sleep(1.0)  # well inside epoch 2
+                # Ray (2.60) keeps the trial folder in its session directory and syncs it to study.out_dir
+                # with a later checkpoint: wait for the pid file rather than assume it is there
+                pid_files = list(out.glob(f"smoke-*/run_trial_{trial_id}_*/worker.pid"))
+                if not pid_files:
+                    continue
+                pid_file = pid_files[0]
+                time.sleep(0.5)  # inside the next epoch
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
                 killed.add(trial_id)
             return len(killed) == 2
@@ -49,8 +54,8 @@ def test_killed_workers_restart_from_their_checkpoint_in_the_same_run(tmp_path):
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["restarts"] == "1"
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [1, 2, 3, 4]
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4, 5, 6]
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_diverging_trial_fails_with_a_reason_and_the_study_goes_on(tmp_path):

@@ -102,6 +102,7 @@ def test_asha_stopped_trials_are_pruned_with_their_values_and_the_reference_runs
     assert any(t.state == optuna.trial.TrialState.PRUNED and t.value is not None for t in trials)
     reference = [c for c in children if c.data.tags.get("baseline") == "true"]
     assert sorted(c.data.tags["seed"] for c in reference) == ["0", "1"]
+    assert all(c.data.tags["outcome"] == "complete" for c in reference)  # ASHA never stops the noise floor
     assert {c.data.params["loss.lambda_id"] for c in reference} == {"5.0"}
     best = [c for c in children if c.data.tags.get("best") == "true"]
     assert len(best) == 1 and best[0].data.tags["outcome"] == "complete"

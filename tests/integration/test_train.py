@@ -11,8 +11,9 @@ from cyclegan.trainer import Trainer, TrainingDiverged
 from tests.helpers import MONET_MINI, TINY, assert_user_error, run_cli
 
 LOSS_KEYS = {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a", "loss_cyc_a", "loss_cyc_b", "loss_id_a", "loss_id_b"}
-EVAL_KEYS = {"fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b", "kid_b2a", "kid_a2b_std", "kid_b2a_std",
-             "l1_a2b", "l1_b2a", "psnr_a2b", "psnr_b2a"}
+# TINY has 12 test images and KID subsets of 12: every subset is the whole set, so no kid_*_std is claimed
+EVAL_KEYS = {"fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b", "kid_b2a", "l1_a2b", "l1_b2a", "psnr_a2b", "psnr_b2a",
+             "fid_a2b_se", "fid_b2a_se", "fid_se", "kid_a2b_se", "kid_b2a_se", "kid_se"}
 
 
 def quiet(cfg, **kw):
@@ -30,6 +31,8 @@ def test_train_command_writes_the_spec_outputs(tmp_path):
     for record in records:
         assert LOSS_KEYS | EVAL_KEYS | {"epoch", "time_s", "images_per_s"} <= set(record)
         assert record["provenance"]["backbone"] == "tiny" and record["provenance"]["kid_subset_size"] == 12
+        assert record["provenance"]["amp"] is False and "kid_a2b_std" not in record
+    assert " ± " in result.stdout.splitlines()[-2]  # the epoch line shows fid with its standard error
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["g_depth"] == 2
     assert (out / "checkpoints" / "last.pt").is_file()
     assert {p.name for p in (out / "samples").iterdir()} == {

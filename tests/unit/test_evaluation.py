@@ -193,16 +193,30 @@ def test_standard_errors_match_the_spread_over_fresh_test_sets(n, d):
 
 
 def test_subspace_and_direct_paths_give_the_same_fids():
-    """The n x n subspace trick (n < d) gives the same FIDs as the direct d x d computation."""
-    from cyclegan.evaluation import weighted_fids
+    """The m x m subspace trick (m < d) gives the same FIDs as the direct d x d computation, and each
+    replicate equals the plain FID of its subset."""
+    from cyclegan.evaluation import subset_fids
     g = torch.Generator().manual_seed(4)
     real = RealStats(torch.randn(300, 20, generator=g))
     fake = torch.randn(25, 20, generator=g) + 0.2
-    weights = torch.ones(3, 25, dtype=torch.float64)
-    weights[1, :5], weights[2, 10:] = 0, 0
-    direct = weighted_fids(fake, real, weights)                              # n = 25 >= d = 20: d x d path
+    keep = torch.stack([torch.arange(25)[:22], torch.arange(3, 25), torch.randperm(25, generator=g)[:22]])
+    direct = subset_fids(fake, real, keep)                                   # m = 22 >= d = 20: d x d path
     padded_real = RealStats(torch.cat([real.features, torch.zeros(300, 10, dtype=torch.float64)], 1))
-    padded_fake = torch.cat([fake, torch.zeros(25, 10)], 1)                  # d = 30 > n: n x n path
-    assert torch.allclose(weighted_fids(padded_fake, padded_real, weights), direct, rtol=1e-6)
-    assert direct[0].item() == pytest.approx(fid_from_features(fake, real), rel=1e-9)
-    assert direct[1].item() == pytest.approx(fid_from_features(fake[5:], real), rel=1e-9)
+    padded_fake = torch.cat([fake, torch.zeros(25, 10)], 1)                  # d = 30 > m: m x m path
+    assert torch.allclose(subset_fids(padded_fake, padded_real, keep), direct, rtol=1e-6)
+    for row, value in zip(keep, direct):
+        assert value.item() == pytest.approx(fid_from_features(fake[row], real), rel=1e-9)
+
+
+def test_evaluation_stays_float32_inside_a_callers_autocast(tmp_path):
+    """A trainer with train.amp wraps its step in bf16 autocast; evaluation must not inherit it."""
+    data = make_synthetic(4, 6, 16, 16)
+    torch.manual_seed(0)
+    g = ResnetGenerator(1, 4)
+    ev = Evaluator(tiny_eval(tmp_path), data, torch.device("cpu"))
+    plain = ev.translate(g, data.test_a)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = ev.translate(g, data.test_a)
+        bf16 = g(data.test_a.float() / 127.5 - 1)  # what autocast does to the same generator
+    assert torch.equal(plain, inside)
+    assert bf16.dtype == torch.bfloat16  # the test would see the difference if evaluation followed autocast

@@ -60,14 +60,17 @@ def test_the_searcher_stores_stopped_trials_pruned_and_seeds_the_reference(tmp_p
     assert all(configs[t]["loss.lambda_cyc"] == 10.0 for t in ("r0", "r1", "r2")) and REPEAT_INDEX not in configs["x"]
     for epoch, value in ((1, 5.0), (2, 4.0)):
         searcher.on_trial_result("x", {"objective": value, "epoch": epoch, "training_iteration": 7})
-    searcher.on_trial_complete("x", {"objective": 4.0, "epoch": 2, "final": False})      # ASHA stopped it
+    searcher.on_trial_complete("x", {"objective": 3.5, "epoch": 3, "final": False})      # ASHA stopped it:
+    # Ray hands the result that stops a trial to on_trial_complete alone; it is the value at the stop
     searcher.on_trial_result("r0", {"objective": 3.0, "epoch": 4})
     searcher.on_trial_complete("r0", {"objective": 3.0, "epoch": 4, "final": True})      # ran to the end
     searcher.on_trial_complete("r1", None, error=True)
+    searcher.on_trial_complete("r2", {"objective": 2.5})  # what Ray's Repeater sends: the mean over seeds
     trials = {t.user_attrs["ray_trial_id"]: t for t in optuna.load_study(study_name="smoke", storage=storage).trials}
     assert trials["x"].state == optuna.trial.TrialState.PRUNED
-    assert trials["x"].value == 4.0 and trials["x"].intermediate_values == {1: 5.0, 2: 4.0}  # step = epoch
+    assert trials["x"].value == 3.5 and trials["x"].intermediate_values == {1: 5.0, 2: 4.0, 3: 3.5}  # step = epoch
     assert trials["r0"].state == optuna.trial.TrialState.COMPLETE and trials["r0"].value == 3.0
     assert trials["r1"].state == optuna.trial.TrialState.FAIL
+    assert trials["r2"].state == optuna.trial.TrialState.COMPLETE and trials["r2"].value == 2.5
     searcher.on_trial_complete("x", {"objective": 9.0, "final": True})  # a replay after a restart: ignored
-    assert optuna.load_study(study_name="smoke", storage=storage).trials[3].value == 4.0
+    assert optuna.load_study(study_name="smoke", storage=storage).trials[3].value == 3.5
