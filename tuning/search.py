@@ -55,6 +55,8 @@ class StudySearch(OptunaSearch):
     - The reference settings are enqueued `baseline_seeds` times, each carrying a `seed_index` user
       attribute that becomes the trial's seed offset: their spread is the study's training-noise floor.
     - Every Optuna trial records its Ray trial id (`ray_trial_id`), the key MLflow runs are tagged with.
+      With `study.seeds > 1` one Optuna trial stands for its seeds (Ray's Repeater): it names the first
+      seed's trial and holds the mean over the seeds.
     - It survives a launcher killed with SIGKILL: Tune's last state snapshot can predate the end of a
       trial that Optuna's storage already recorded as finished; on resume Tune replays that trial from
       its checkpoint, and reporting to a finished Optuna trial must not crash the study.
