@@ -31,6 +31,7 @@ class DataConfig:
     crop_size: int = 256                # ... then a random crop_size crop and a random horizontal flip
     max_images: int = 0                 # cap per domain and split (0 = all), for quick runs
     skip_bad_images: bool = False       # warn and skip unreadable images instead of stopping with exit 2
+    max_pixels: int = 100_000_000       # larger images are unreadable (a 48 KB PNG can claim 20000x20000)
     url: str = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets"  # base URL of the official zips
     download: bool = True               # allow a one-time download of a named dataset into the cache
     synthetic_train_size: int = 256     # images per domain in the synthetic train split
@@ -133,7 +134,7 @@ class Config:
                            ("model.d_layers", m.d_layers), ("train.batch_size", t.batch_size),
                            ("train.checkpoint_every", t.checkpoint_every), ("eval.batch_size", e.batch_size),
                            ("eval.kid_subsets", e.kid_subsets), ("eval.kid_subset_size", e.kid_subset_size),
-                           ("data.synthetic_train_size", d.synthetic_train_size),
+                           ("data.synthetic_train_size", d.synthetic_train_size), ("data.max_pixels", d.max_pixels),
                            ("data.synthetic_test_size", d.synthetic_test_size)]:
             require(value >= 1, f"{key}={value} must be at least 1")
         for key, value in [("data.max_images", d.max_images), ("train.epochs", t.epochs),

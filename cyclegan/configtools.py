@@ -34,13 +34,31 @@ def parse_overrides(overrides: list[str]) -> dict:
         raise UserError(f"cannot parse overrides {overrides}: {str(exc).splitlines()[0]}") from None
 
 
+MAX_YAML_BYTES = 1_000_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases: nested aliases (a "billion laughs" file) expand
+    exponentially, and no config of ours needs them."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.MarkedYAMLError(problem=f"YAML anchors and aliases (&{event.anchor} / *{event.anchor}) are "
+                                       "not allowed in config and study files", problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; a syntax error names the file and the line."""
+    """Read a YAML mapping (at most 1 MB, no anchors or aliases); a syntax error names the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist; pass an existing YAML file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise UserError(f"{path} is {path.stat().st_size:,} bytes, over the {MAX_YAML_BYTES:,} a config or study "
+                        "file may have; check that it is the right file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

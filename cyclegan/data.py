@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,18 +51,34 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: Path, size: int | None = None, max_side: int | None = None) -> Tensor:
+DEFAULT_MAX_PIXELS = 100_000_000
+# Our own limit (max_pixels) is checked from the header with a one-line error; PIL's warning between
+# 89 and 179 MP would only add a stray stderr line (its hard error above that is still caught below).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def load_image(path: Path, size: int | None = None, max_side: int | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """Decode one image to a uint8 (3, H, W) tensor; an unreadable file raises UserError naming it.
 
     `size` resizes to size x size (training and test data); `max_side` only shrinks, keeping the
-    aspect ratio (user photos of any size, e.g. 6000x4000, in `cyclegan.translate`).
+    aspect ratio (user photos of any size, e.g. 6000x4000, in `cyclegan.translate`). An image that
+    claims more than `max_pixels` pixels is unreadable: its header is read, its pixels never are (a
+    48 KB PNG can claim 20000 x 20000, 1.2 GB decoded).
     """
     try:
         with Image.open(path) as image:
+            if image.width * image.height > max_pixels:
+                raise UserError(f"image {path} is {image.width}x{image.height} = {image.width * image.height:,} "
+                                f"pixels, over the limit of {max_pixels:,} (data.max_pixels / max_pixels); shrink "
+                                "it, raise the limit, or set data.skip_bad_images=true")
             if max_side:
                 image.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when it can
             image.load()
             rgb = to_rgb(image)
+    except Image.DecompressionBombError as exc:  # PIL refuses headers past ~179 MP before we can look
+        raise UserError(f"image {path} claims too many pixels ({str(exc).split(',')[0]}), over data.max_pixels / "
+                        f"max_pixels={max_pixels:,}; shrink it or set data.skip_bad_images=true") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot read image {path}: {reason}; remove or replace the file, "
@@ -74,7 +91,8 @@ def load_image(path: Path, size: int | None = None, max_side: int | None = None)
     return torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
-def load_folder(folder: Path, size: int, max_images: int = 0, skip_bad: bool = False) -> tuple[Tensor, list[str]]:
+def load_folder(folder: Path, size: int, max_images: int = 0, skip_bad: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, list[str]]:
     """All images of one domain folder as a uint8 (N, 3, size, size) tensor plus their file names."""
     files = list_images(folder)
     if max_images:
@@ -82,7 +100,7 @@ def load_folder(folder: Path, size: int, max_images: int = 0, skip_bad: bool = F
 
     def decode(path):
         try:
-            return load_image(path, size)
+            return load_image(path, size, max_pixels=max_pixels)
         except UserError as exc:
             if not skip_bad:
                 raise
@@ -168,9 +186,9 @@ def load_data(cfg) -> UnpairedData:
     else:
         from .download import ensure_dataset
         root = ensure_dataset(d.name, d.root, d.url, d.download)
-    train_a, _ = load_folder(root / "trainA", d.load_size, d.max_images, d.skip_bad_images)
-    train_b, _ = load_folder(root / "trainB", d.load_size, d.max_images, d.skip_bad_images)
-    test_a, names_a = load_folder(root / "testA", d.crop_size, d.max_images, d.skip_bad_images)
-    test_b, names_b = load_folder(root / "testB", d.crop_size, d.max_images, d.skip_bad_images)
+    train_a, _ = load_folder(root / "trainA", d.load_size, d.max_images, d.skip_bad_images, d.max_pixels)
+    train_b, _ = load_folder(root / "trainB", d.load_size, d.max_images, d.skip_bad_images, d.max_pixels)
+    test_a, names_a = load_folder(root / "testA", d.crop_size, d.max_images, d.skip_bad_images, d.max_pixels)
+    test_b, names_b = load_folder(root / "testB", d.crop_size, d.max_images, d.skip_bad_images, d.max_pixels)
     return UnpairedData(train_a, train_b, test_a, test_b, name=d.name if d.name != "folder" else root.name,
                         test_a_names=names_a, test_b_names=names_b)

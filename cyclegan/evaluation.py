@@ -256,9 +256,11 @@ class Evaluator:
                 metrics[f"kid_{direction}"] = kid
                 if kid_std is not None:
                     metrics[f"kid_{direction}_std"] = kid_std
-                if self.cfg.se_groups:
-                    metrics[f"fid_{direction}_se"] = fid_jackknife_se(fake_feats, real, self.cfg.se_groups)
-                    metrics[f"kid_{direction}_se"] = kid_standard_error(fake_feats, real.features)
+                if self.cfg.se_groups:  # absent, not NaN, where too few images allow no estimate
+                    for name, value in ((f"fid_{direction}_se", fid_jackknife_se(fake_feats, real, self.cfg.se_groups)),
+                                        (f"kid_{direction}_se", kid_standard_error(fake_feats, real.features))):
+                        if math.isfinite(value):
+                            metrics[name] = value
                 truth = self.truth[direction]
                 if truth is not None:
                     metrics[f"l1_{direction}"] = float((fake.double() - truth.double()).abs().mean() / 255)
@@ -272,7 +274,7 @@ class Evaluator:
         metrics["fid"] = (metrics["fid_a2b"] + metrics["fid_b2a"]) / 2
         metrics["kid"] = (metrics["kid_a2b"] + metrics["kid_b2a"]) / 2
         for name in ("fid", "kid"):  # the two directions use disjoint test images: independent errors
-            if f"{name}_a2b_se" in metrics:
+            if f"{name}_a2b_se" in metrics and f"{name}_b2a_se" in metrics:
                 metrics[f"{name}_se"] = math.hypot(metrics[f"{name}_a2b_se"], metrics[f"{name}_b2a_se"]) / 2
         provenance = {"backbone": self.backbone.name, "weights_sha256": self.backbone.weights_sha256,
                       "resize": self.backbone.resize_mode, "kid_subset_size": subset,

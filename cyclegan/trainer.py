@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -226,10 +227,12 @@ class Trainer:
                 scores, provenance, images = self.evaluate(epoch)
                 metrics.update(scores)
             self.epoch = epoch
+            # The metrics line is on disk before the checkpoint that claims the epoch: a kill between the
+            # two leaves a line past the checkpoint, which resume drops and recomputes (never a gap).
+            self.append_metrics(metrics, provenance)
             checkpoint = None
             if epoch % self.cfg.train.checkpoint_every == 0 or final:
                 checkpoint = self.save(self.out_dir / "checkpoints" / "last.pt")
-            self.append_metrics(metrics, provenance)
             yield EpochReport(epoch, metrics, provenance, images, checkpoint, final)
 
     def evaluate(self, epoch: int):
@@ -243,6 +246,8 @@ class Trainer:
         record = dict(metrics, provenance=provenance) if provenance else dict(metrics)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -284,8 +289,18 @@ class Trainer:
         path = self.out_dir / "metrics.jsonl"
         if not path.is_file():
             return
-        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= epoch]
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        keep = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    break  # a line torn by a kill mid-write: its epoch is recomputed
+                raise UserError(f"{path} line {number} is not JSON; restore the file from a backup or delete it "
+                                "(the checkpoint holds the training state)") from None
+            if record.get("epoch", 0) <= epoch:
+                keep.append(line)
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
         tmp.replace(path)

@@ -1,10 +1,13 @@
-"""`python -m cyclegan.translate checkpoint=... input=DIR output=DIR [direction=b2a] [max_side=1024]`
+"""`python -m cyclegan.translate checkpoint=... input=DIR output=DIR [direction=b2a] [max_side=1024] [overwrite=true]`
 
 Paints a folder of the user's own photos with a trained generator, keeping the file names. Photos of
 any size work: an image whose longer side exceeds `max_side` is first resized (aspect kept) so that a
 6000x4000 phone photo does not exhaust memory; sides are padded (reflect) up to the multiple the
 generator needs and cropped back afterwards. `direction=b2a` is photo -> painting for the official
-painting sets, where domain A holds the paintings.
+painting sets, where domain A holds the paintings. The originals are never written over: an output
+folder that is the input or inside it is refused, and existing output files are replaced only with
+`overwrite=true`. A photo that cannot be read (or claims more than `max_pixels` pixels) is reported on
+one line and skipped; the others are painted, and the command then exits 2.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from .checkpoint import load_checkpoint
 from .cli import run_main
 from .config import ModelConfig
 from .configtools import UserError, build, parse_overrides
-from .data import list_images, load_image, to_float, to_uint8
+from .data import DEFAULT_MAX_PIXELS, list_images, load_image, to_float, to_uint8
 from .networks import build_generator, generator_size_multiple
 from .trainer import pick_device
 
@@ -35,6 +38,8 @@ class TranslateConfig:
     output: str = ""
     direction: Literal["a2b", "b2a"] = "b2a"
     max_side: int = 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS   # photos claiming more pixels are skipped as unreadable
+    overwrite: bool = False                # replace files already in output (never the inputs themselves)
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -72,15 +77,22 @@ def main(args: list[str]) -> None:
     device = pick_device(cfg.device)
     net, model_cfg = load_generator(cfg.checkpoint, cfg.direction)
     files = list_images(Path(cfg.input))
+    out_dir = Path(cfg.output)
+    check_output(Path(cfg.input), out_dir, files, cfg.overwrite)
     net.to(device)
     multiple = generator_size_multiple(model_cfg.generator, model_cfg.g_depth)
-    out_dir = Path(cfg.output)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create output={out_dir} ({exc.strerror}); choose a writable folder") from None
+    skipped = []
     for path in files:
-        image = load_image(path, max_side=cfg.max_side)
+        try:
+            image = load_image(path, max_side=cfg.max_side, max_pixels=cfg.max_pixels)
+        except UserError as exc:  # one bad photo must not cost the others their painting
+            print(f"skipped: {exc}", file=sys.stderr)
+            skipped.append(path.name)
+            continue
         h, w = image.shape[1:]
         painted = translate_image(net, image.to(device), multiple).cpu()
         target = out_dir / path.name
@@ -89,7 +101,24 @@ def main(args: list[str]) -> None:
             tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
         os.replace(tmp, target)
         print(f"{path.name} -> {target} ({w}x{h})")
-    print(f"translated {len(files)} image(s) into {out_dir}")
+    print(f"translated {len(files) - len(skipped)} image(s) into {out_dir}")
+    if skipped:
+        raise UserError(f"{len(skipped)} of {len(files)} photo(s) could not be read and were skipped "
+                        f"({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}); see the lines above")
+
+
+def check_output(in_dir: Path, out_dir: Path, files: list[Path], overwrite: bool) -> None:
+    """The user's photos are never written over: output may not be input or inside it, and a file that
+    already exists in output is replaced only with overwrite=true (checked before any work)."""
+    source, target = in_dir.resolve(), out_dir.resolve()
+    if target == source or source in target.parents:
+        raise UserError(f"output={out_dir} is the input folder or inside it, so the originals could be replaced; "
+                        "choose an output folder outside input")
+    existing = [p.name for p in files if (out_dir / p.name).exists()]
+    if existing and not overwrite:
+        raise UserError(f"output={out_dir} already has {len(existing)} file(s) of the same name "
+                        f"({', '.join(existing[:3])}{', ...' if len(existing) > 3 else ''}); pass overwrite=true "
+                        "to replace them or choose another output folder")
 
 
 if __name__ == "__main__":

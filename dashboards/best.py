@@ -24,9 +24,10 @@ def main(args: list[str]) -> None:
     opts = {}
     for item in args:
         key, sep, value = item.partition("=")
-        if not sep or key not in {"study", "input", "output", "direction", "mlflow.tracking_uri", "study.out_dir", "max_side"}:
+        if not sep or key not in {"study", "input", "output", "direction", "mlflow.tracking_uri", "study.out_dir", "max_side",
+                                  "overwrite"}:
             raise UserError(f"unknown argument {item!r}; use study= input= output= [direction=a2b|b2a] "
-                            "[mlflow.tracking_uri=] [max_side=]")
+                            "[mlflow.tracking_uri=] [max_side=] [overwrite=true]")
         opts[key] = value
     for key in ("study", "input", "output"):
         if key not in opts:
@@ -51,8 +52,9 @@ def main(args: list[str]) -> None:
         folder = client.download_artifacts(latest.run_id, artifact, tmp)
         command = [sys.executable, "-m", "cyclegan.translate", f"checkpoint={folder}/generators.pt",
                    f"input={opts['input']}", f"output={opts['output']}", f"direction={direction}"]
-        if "max_side" in opts:
-            command.append(f"max_side={opts['max_side']}")
+        for key in ("max_side", "overwrite"):  # translate itself refuses an output inside input
+            if key in opts:
+                command.append(f"{key}={opts[key]}")
         print(f"painting with {name} version {latest.version} (run {latest.run_id}), direction {direction}", flush=True)
         done = subprocess.run(command)
     if done.returncode:

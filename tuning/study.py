@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,12 +202,24 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
             engine[section][key] = str(Path(value).expanduser().resolve())  # trials run in other folders
     launch = build(LaunchConfig, platform)
     launch.study.name = launch.study.name or name
+    check_name(launch.study.name)
     load_config(base=engine)  # the base engine config must be valid on its own
     search = parse_search(raw.get("search") or {}, path)
     study = Study(name=launch.study.name, description=str(raw.get("description", "")).strip(), engine=engine,
                   search=search, launch=launch)
     validate(study, path)
     return study
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: str) -> None:
+    """A study name becomes an MLflow experiment, tag value and filter, a registered model name
+    (`catholic2gogh-<name>`: no '/' or ':'), an Optuna study and a folder: allow only what is safe in all."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise UserError(f"study name {name!r} may hold only letters, digits, '.', '_' and '-' (starting with a letter "
+                        "or digit, at most 100); rename the file or set study.name=...")
 
 
 def parse_search(block: dict, path: Path) -> dict[str, Distribution]:

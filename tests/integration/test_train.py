@@ -175,6 +175,65 @@ def test_bad_image_in_a_folder_dataset_exits_2(tmp_path):
     assert_user_error(run_cli("cyclegan.train", *args, f"train.out_dir={tmp_path / 'r'}"), "broken.jpg")
     ok = run_cli("cyclegan.train", *args, "data.skip_bad_images=true", f"train.out_dir={tmp_path / 'r2'}")
     assert ok.returncode == 0, ok.stderr[-2000:]
+    # a pixel bomb: 48 KB on disk, 20000 x 20000 claimed; refused from its header, skipped when asked
+    (tmp_path / "d" / "trainB" / "broken.jpg").unlink()
+    Image.new("1", (20000, 20000)).save(tmp_path / "d" / "trainA" / "bomb.png")
+    assert (tmp_path / "d" / "trainA" / "bomb.png").stat().st_size < 100_000
+    assert_user_error(run_cli("cyclegan.train", *args, f"train.out_dir={tmp_path / 'r3'}"), "bomb.png",
+                      "too many pixels", "data.max_pixels")
+    ok = run_cli("cyclegan.train", *args, "data.skip_bad_images=true", f"train.out_dir={tmp_path / 'r4'}")
+    assert ok.returncode == 0 and "skipped 1 unreadable image" in ok.stderr, ok.stderr[-2000:]
+    assert " nan" not in ok.stdout  # 2 test images allow no standard error: it is absent, not NaN
+    (tmp_path / "d" / "trainA" / "bomb.png").unlink()
+    Image.new("1", (12000, 10000)).save(tmp_path / "d" / "trainA" / "wide.png")  # 120 MP: our own limit
+    assert_user_error(run_cli("cyclegan.train", *args, f"train.out_dir={tmp_path / 'r5'}"), "wide.png",
+                      "12000x10000", "data.max_pixels")
+
+
+def test_translate_never_writes_over_the_users_photos(trained, tmp_path):
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (120, 160, 200)).save(photos / "a.png")
+    Image.new("1", (20000, 20000)).save(photos / "bomb.png")
+    Image.new("RGB", (36, 36), (20, 60, 90)).save(photos / "c.png")
+    original = (photos / "a.png").read_bytes()
+    base = [f"checkpoint={trained}", f"input={photos}", "direction=a2b"]
+    for output in (photos, photos / "painted"):  # the input itself, or a folder inside it
+        assert_user_error(run_cli("cyclegan.translate", *base, f"output={output}"), "input folder or inside it")
+    assert (photos / "a.png").read_bytes() == original and not (photos / "painted").exists()
+    out = tmp_path / "out"
+    result = run_cli("cyclegan.translate", *base, f"output={out}")
+    # the bomb is named on its own line, the other photos are painted, and the command exits 2 at the end
+    assert result.returncode == 2 and "bomb.png" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    painted = (out / "a.png").read_bytes()
+    assert_user_error(run_cli("cyclegan.translate", *base, f"output={out}", "max_pixels=1000000000"), "overwrite=true")
+    assert (out / "a.png").read_bytes() == painted  # refused before any work: nothing replaced
+    (photos / "bomb.png").unlink()
+    again = run_cli("cyclegan.translate", *base, f"output={out}", "overwrite=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_kill_between_the_metrics_line_and_the_checkpoint_resumes_without_a_gap(tmp_path):
+    """The epoch's metrics line is written (and fsynced) before the checkpoint that claims the epoch. A kill
+    in between leaves one line past the checkpoint, possibly torn: resume drops it and recomputes it."""
+    out = tmp_path / "run"
+    cfg = load_config(TINY + [f"train.out_dir={out}", "train.epochs=2", "train.decay_epochs=1"])
+    trainer = quiet(cfg)
+    epochs = trainer.epochs()
+    next(epochs)  # epoch 1: metrics line, then checkpoint
+    trainer.save = lambda path: (_ for _ in ()).throw(KeyboardInterrupt("killed"))  # die at the checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        next(epochs)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]  # epoch 2 written, its checkpoint not
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "loss_G": 1.2')  # and a line torn mid-write
+    resumed = run_cli("cyclegan.train", *TINY, f"train.out_dir={out}", "train.epochs=2", "train.decay_epochs=1",
+                      "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
 @pytest.mark.skipif(not MONET_MINI.is_dir(), reason=f"real sample data not present at {MONET_MINI}")

@@ -67,3 +67,29 @@ def test_yaml_syntax_error_gives_the_line(tmp_path):
     path.write_text("train:\n  epochs: 3\n  seed: [1, 2\n")
     with pytest.raises(UserError, match=r"bad.yaml line \d+"):
         load_config([f"config={path}"])
+
+
+def test_yaml_anchors_and_aliases_are_refused(tmp_path):
+    """A "billion laughs" file would expand exponentially; config and study files never need aliases."""
+    from cyclegan.configtools import load_yaml
+    path = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match="line 1: YAML anchors and aliases"):
+        load_yaml(path)
+    big = tmp_path / "big.yaml"
+    big.write_text("x: " + "y" * 1_100_000 + "\n")
+    with pytest.raises(UserError, match="over the 1,000,000"):
+        load_yaml(big)
+
+
+def test_a_bad_file_in_studies_does_not_break_the_listing(tmp_path, monkeypatch):
+    import tuning.study as study_module
+    from tuning.launch import describe_studies
+    (tmp_path / "good.yaml").write_text((study_module.STUDIES_DIR / "smoke.yaml").read_text())
+    (tmp_path / "bomb.yaml").write_text('a: &a [1, 2]\nb: [*a, *a]\n')
+    monkeypatch.setattr(study_module, "STUDIES_DIR", tmp_path)
+    listing = describe_studies()
+    assert "good" in listing and "4 trials" in listing
+    assert "bomb" in listing and "invalid" in listing and "anchors and aliases" in listing

@@ -188,3 +188,12 @@ def test_dry_run_of_a_sampled_study_lists_the_reference_seeds(tmp_path):
 def test_objective_and_noise_settings_are_checked(overrides, fragment):
     with pytest.raises(UserError, match=fragment):
         load_study("smoke", overrides)
+
+
+@pytest.mark.parametrize("name", ["smoke:v2", "team/smoke", "o'keeffe", "-x"])
+def test_study_names_that_mlflow_or_a_path_cannot_hold_are_refused_before_any_work(name, tmp_path):
+    with pytest.raises(UserError, match="may hold only letters, digits"):
+        load_study("smoke", [f"study.name={name}"])
+    result = run_cli("tuning.launch", "study=smoke", f"study.name={name}", f"study.out_dir={tmp_path / 'o'}")
+    assert_user_error(result, "may hold only letters")
+    assert not (tmp_path / "o").exists()  # refused before anything was created
