@@ -17,6 +17,7 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError, ensure_writable_dir
 
 from .objective import OBJECTIVE
+from .redact import redact
 from .study import Study, available_studies, base_changes, load_study, planned_trials
 
 USAGE = """
@@ -69,8 +70,8 @@ def check_tracking(study: Study):
         client.search_experiments(max_results=1)
     except Exception as exc:  # any failure here means trials could not be recorded
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise UserError(f"mlflow.tracking_uri={uri} is not reachable ({reason}); start the server or fix "
-                        "mlflow.tracking_uri") from None
+        raise UserError(redact(f"mlflow.tracking_uri={uri} is not reachable ({reason}); start the server or fix "
+                               "mlflow.tracking_uri")) from None
     return client
 
 
@@ -191,7 +192,7 @@ def run_study(study: Study) -> int:
     study.continuing = len(launches(study)) > 1 if resume else existing_trials(storage, study.name) > 0
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
     print(f"study {study.name}: {study.num_trials} trials, objective: {study.launch.study.metric} at the final "
-          f"evaluation ({study.launch.study.mode}); MLflow {study.tracking_uri} run {parent_run_id}", flush=True)
+          f"evaluation ({study.launch.study.mode}); MLflow {redact(study.tracking_uri)} run {parent_run_id}", flush=True)
 
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
                                     {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
@@ -260,7 +261,10 @@ def report_best(study: Study, client, best, errors: int) -> None:
     print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
     if errors:
         print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
-    uri = study.tracking_uri
+    uri = redact(study.tracking_uri)
+    if uri.startswith(("http://", "https://")):  # a server: its UI is already there
+        print(f"open the results: {uri} in a browser (experiment {study.experiment})")
+        return
     print(f"open the results: mlflow ui --backend-store-uri {uri}" + ("" if study.launch.mlflow.tracking_uri else
           f" --default-artifact-root {(study.out_dir / 'mlartifacts').as_uri()}"))
 

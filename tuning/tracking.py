@@ -26,6 +26,7 @@ from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 
 from .objective import FINAL, OBJECTIVE, OUTCOME
+from .redact import redact
 from .study import Study
 
 MAX_TAG = 4000
@@ -38,14 +39,6 @@ def git_commit() -> str:
                               text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def without_password(url: str) -> str:
-    """Storage URLs may carry credentials (postgresql://user:secret@host/db); never log them."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 def trial_number(trial) -> int:
@@ -228,7 +221,7 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
         client.set_tag(earlier[0].info.run_id, "next_parent_run_id", run.info.run_id)
     params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
               "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
-              "study.scheduler": study.launch.study.scheduler, "study.storage": without_password(study.storage_url),
+              "study.scheduler": study.launch.study.scheduler, "study.storage": redact(study.storage_url),
               "search": json.dumps(list(study.search))}
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return experiment_id, run.info.run_id
