@@ -7,10 +7,11 @@ from tuning.redact import redact
 
 @pytest.mark.parametrize("text, expected", [
     ("postgresql://u:pw@db:5432/optuna", "postgresql://u@db:5432/optuna"),
-    ("http://alice:s3cret@mlflow.internal:5000", "http://alice@mlflow.internal:5000"),
-    ("postgresql+psycopg2://u:p%40ss@h/db and http://a:b@c/", "postgresql+psycopg2://u@h/db and http://a@c/"),
+    ("http://alice:s3cret@mlflow.example.com:5000", "http://alice@mlflow.example.com:5000"),
+    ("postgresql+psycopg2://u:p%40ss@db.example.org/db and http://a:b@example.com/",
+     "postgresql+psycopg2://u@db.example.org/db and http://a@example.com/"),
     ("sqlite:////tmp/x/optuna.db", "sqlite:////tmp/x/optuna.db"),
-    ("http://alice@host/", "http://alice@host/"),
+    ("http://alice@example.com/", "http://alice@example.com/"),
 ])
 def test_redact_drops_passwords_and_keeps_where_to_reconnect(text, expected):
     assert redact(text) == expected
