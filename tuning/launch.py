@@ -29,7 +29,8 @@ records them. Any engine key (loss.lambda_cyc=..., data.name=..., train.epochs=.
 (study.num_samples, study.max_concurrent, study.seeds, study.scheduler, study.out_dir, study.storage,
 trial.cpus, trial.gpus, mlflow.tracking_uri, mlflow.experiment, ray.address) can be overridden.
 resume=true continues the study's last interrupted launch. --dry-run validates and lists every trial
-the study would run (arm, seed, the engine keys that differ from the defaults), then exits. First run (offline, CPU, a few minutes):
+known before the search (arm, seed, the engine keys that differ from the study's base), then exits.
+First run (offline, CPU, a few minutes):
   python -m tuning.launch study=smoke
 """
 

@@ -341,10 +341,12 @@ def planned_trials(study: Study) -> list[dict]:
                    for i in range(seeds)]
     else:
         point = study.baseline_point()
-        repeats = study.reference_repeats if point else 0
-        configs = [dict(point, **({REPEAT_INDEX: i} if i else {})) for i in range(repeats) for _ in range(seeds)]
-        if seeds > 1:
-            configs = [dict(point, **{REPEAT_INDEX: i}) for i in range(seeds)] if point else []
+        if point is None:
+            configs = []
+        elif seeds > 1:  # Ray's Repeater runs the reference, like every configuration, `seeds` times
+            configs = [dict(point, **{REPEAT_INDEX: i}) for i in range(seeds)]
+        else:            # the searcher queues it `baseline_seeds` times, seed offsets 0, 1, ...
+            configs = [dict(point, **({REPEAT_INDEX: i} if i else {})) for i in range(study.reference_repeats)]
     plan = []
     for config in configs:
         flat = flatten(to_dict(study.engine_config(config)))
