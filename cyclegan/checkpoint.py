@@ -44,7 +44,7 @@ def save_atomic(obj, path: Path) -> None:
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; check the path (or drop resume=true to start fresh)")
+        raise UserError(f"checkpoint {path} does not exist; check the path (a run keeps it at <train.out_dir>/checkpoints/last.pt)")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; one line is enough
             warnings.simplefilter("ignore")

@@ -92,7 +92,7 @@ class TrainConfig:
     compile: bool = False               # torch.compile the four networks
     out_dir: str = "runs/cyclegan"
     checkpoint_every: int = 1           # epochs between checkpoints (the final epoch always writes one)
-    threads: int = 0                    # CPU threads for torch (0 = torch's default)
+    threads: int = 0                    # CPU threads for torch (0 = the cores not busy with other work)
 
 
 @dataclass

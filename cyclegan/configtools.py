@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -29,9 +30,29 @@ def parse_overrides(overrides: list[str]) -> dict:
         if "=" not in item or item.startswith("="):
             raise UserError(f"argument {item!r} is not key=value; write it like train.epochs=5")
     try:
-        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=True)
+        tree = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=False)
     except OmegaConfBaseException as exc:
         raise UserError(f"cannot parse overrides {overrides}: {str(exc).splitlines()[0]}") from None
+    refuse_interpolation(tree, "the command line")
+    return tree
+
+
+def refuse_interpolation(tree: Any, source: str, prefix: str = "") -> None:
+    """Values are taken literally: `${oc.env:PGPASSWORD}` or `${other.key}` is an input error.
+
+    A contributed study file could otherwise copy an environment secret into a value the platform logs as
+    an MLflow param and writes to config.yaml. Secrets reach the platform only through the environment
+    variables the tools read themselves (MLFLOW_TRACKING_PASSWORD, PGPASSWORD, RAY_AUTH_TOKEN)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            refuse_interpolation(value, source, f"{prefix}{key}.")
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            refuse_interpolation(value, source, f"{prefix}{index}.")
+    elif isinstance(tree, str) and "${" in tree:
+        raise UserError(f"{prefix.rstrip('.')} in {source} uses interpolation ({tree[:60]!r}); values are taken "
+                        "literally: write the value itself, and pass secrets through MLFLOW_TRACKING_PASSWORD or "
+                        "PGPASSWORD in the environment")
 
 
 MAX_YAML_BYTES = 1_000_000
@@ -70,6 +91,7 @@ def load_yaml(path: str | Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a YAML mapping of keys, not {type(data).__name__}")
+    refuse_interpolation(data, str(path))
     return data
 
 
@@ -79,7 +101,7 @@ def merge(*trees: dict) -> dict:
         merged = OmegaConf.merge(*[OmegaConf.create(t) for t in trees])
     except OmegaConfBaseException as exc:
         raise UserError(f"cannot merge configuration: {str(exc).splitlines()[0]}") from None
-    return OmegaConf.to_container(merged, resolve=True)
+    return OmegaConf.to_container(merged, resolve=False)  # nothing to resolve: interpolation is refused
 
 
 def build(cls: type, tree: dict, prefix: str = ""):
@@ -173,13 +195,20 @@ def unflatten(flat: dict) -> dict:
     return nested
 
 
-def ensure_writable_dir(path: Path, key: str) -> None:
-    """Create `path` and prove it takes a file now, not hours later when the first checkpoint is due."""
+def check_writable_dir(path: Path, key: str) -> None:
+    """Prove now, not hours later when the first checkpoint is due, that `path` can take files — without
+    creating anything: a command refused later for another reason leaves the file tree as it was."""
+    path = Path(path).expanduser().absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        if existing is None or not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        if existing == path:
+            probe = path / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
     except OSError as exc:
         raise UserError(f"{key}={path} is not writable ({exc.strerror}); choose another {key}") from None
 

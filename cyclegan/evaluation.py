@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchmetrics.image.kid import poly_kernel
 from torchvision.utils import make_grid
@@ -268,7 +268,8 @@ class Evaluator:
                 counts[f"real_{dst}"], counts[f"fake_{direction}"] = len(real.features), len(fake_feats)
                 if samples_dir is not None and self.cfg.grid_images:
                     grids[direction] = self.save_grid(forward, backward, self.test[src], fake, samples_dir,
-                                                      f"epoch_{epoch:03d}_{direction}.png")
+                                                      f"epoch_{epoch:03d}_{direction}.png",
+                                                      f"{direction}: {src.upper()} -> {dst.upper()}, epoch {epoch}")
         finally:
             G_A.train(was_training), G_B.train(was_training)
         metrics["fid"] = (metrics["fid_a2b"] + metrics["fid_b2a"]) / 2
@@ -281,14 +282,34 @@ class Evaluator:
                       "kid_subsets": self.cfg.kid_subsets, **counts}
         return metrics, provenance, grids
 
-    def save_grid(self, forward, backward, originals: Tensor, fakes: Tensor, folder: Path, name: str) -> Path:
-        """Rows Original | Translated | Reconstructed for the first `grid_images` test images (fixed)."""
+    def save_grid(self, forward, backward, originals: Tensor, fakes: Tensor, folder: Path, name: str,
+                  title: str = "") -> Path:
+        """Rows Original | Translated | Reconstructed for the first `grid_images` test images (fixed),
+        labelled, under a title naming the direction and epoch: a picture that explains itself."""
         k = min(self.cfg.grid_images, len(originals))
         reconstructed = self.translate(backward, fakes[:k])
         grid = make_grid(torch.cat([originals[:k], fakes[:k], reconstructed]), nrow=k, padding=2, pad_value=255)
+        picture = labelled(Image.fromarray(grid.permute(1, 2, 0).numpy()), title,
+                           ["Original", "Translated", "Reconstructed"])
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         tmp = folder / f".{name}.tmp"
-        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+        picture.save(tmp, format="PNG")
         os.replace(tmp, path)
         return path
+
+
+def labelled(grid: Image.Image, title: str, rows: list[str]) -> Image.Image:
+    """`grid` with a title bar on top and a label at the left of each of its equal-height rows."""
+    font = ImageFont.load_default()
+    margin = max(int(ImageDraw.Draw(grid).textlength(r, font=font)) for r in rows) + 8
+    bar = 16 if title else 0
+    out = Image.new("RGB", (grid.width + margin, grid.height + bar), (255, 255, 255))
+    out.paste(grid, (margin, bar))
+    draw = ImageDraw.Draw(out)
+    if title:
+        draw.text((4, 2), title, fill=(0, 0, 0), font=font)
+    height = grid.height / len(rows)
+    for i, row in enumerate(rows):
+        draw.text((4, bar + int(height * (i + 0.5)) - 5), row, fill=(0, 0, 0), font=font)
+    return out

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import losses
 from .checkpoint import architecture, check_architecture, load_checkpoint, save_atomic
-from .configtools import UserError, ensure_writable_dir, to_dict
+from .configtools import UserError, check_writable_dir, to_dict
 from .data import UnpairedData, load_data
 from .image_pool import ImagePool
 from .networks import build_discriminator, build_generator, count_parameters
@@ -53,6 +53,29 @@ class EpochReport:
     final: bool = False
 
 
+def idle_cores() -> int:
+    """CPU threads for `train.threads=0`: the cores this process may use minus those other processes keep
+    busy now, at least 1. torch's default (every core) is as fast on an idle machine, but beside another
+    busy process its OpenMP threads wait on each other while one of them is descheduled: the README's first
+    run took 3.3x longer than with one thread (benchmarks/threads.py)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, cores - busy_cores()))
+
+
+def busy_cores() -> int:
+    """Cores other processes keep busy now: the runnable tasks in /proc/loadavg besides this one (median
+    of a few samples), not the 1-minute average, which still counts a job that ended a minute ago."""
+    samples = []
+    for _ in range(5):
+        try:
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, ValueError, IndexError):  # not Linux: the 1-minute load average
+            return int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
+        samples.append(max(0, running - 1))
+        time.sleep(0.01)
+    return sorted(samples)[len(samples) // 2]
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device=cuda but no CUDA GPU is visible; use train.device=auto or cpu")
@@ -66,10 +89,14 @@ class Trainer:
 
     def __init__(self, cfg, data: UnpairedData | None = None, log=print, progress: bool | None = None):
         self.cfg, self.log = cfg, log
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = sys.stderr.isatty() if progress is None else progress  # tqdm bar on a terminal
+        # a progress line through `log` at least every heartbeat_s when that output is not a terminal
+        # (a log file, nohup, CI, a cluster job), where the bar never draws
+        self.heartbeat = not (sys.stdout.isatty() if progress is None else progress)
+        self.heartbeat_s = 30.0
         t = cfg.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
+        self.threads = t.threads or idle_cores()
+        torch.set_num_threads(self.threads)
         self.device = pick_device(t.device)
         self.out_dir = Path(t.out_dir)
         self.prepare_out_dir()
@@ -102,6 +129,7 @@ class Trainer:
             self.evaluator = Evaluator(cfg.eval, self.data, self.device)  # always fp32, whatever train.amp
         if cfg.resume:
             self.restore(self.out_dir / "checkpoints" / "last.pt")
+        self.out_dir.mkdir(parents=True, exist_ok=True)  # only now: every check above has passed
 
     # -- set-up -----------------------------------------------------------------------------------
     def prepare_out_dir(self) -> None:
@@ -112,7 +140,7 @@ class Trainer:
         if not self.cfg.resume and (last.is_file() or (self.out_dir / "metrics.jsonl").is_file()):
             raise UserError(f"train.out_dir={self.out_dir} already holds a run; pass resume=true to continue it "
                             "or choose another train.out_dir")
-        ensure_writable_dir(self.out_dir, "train.out_dir")
+        check_writable_dir(self.out_dir, "train.out_dir")
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
@@ -124,7 +152,7 @@ class Trainer:
                 self.log(f"{name}: {count_parameters(net):,} parameters")
         d = self.data
         self.log(f"data {d.name}: train {len(d.train_a)} A / {len(d.train_b)} B, test {len(d.test_a)} A / "
-                 f"{len(d.test_b)} B; device {self.device}")
+                 f"{len(d.test_b)} B; device {self.device}" + (f" ({self.threads} CPU threads)" if self.device.type == "cpu" else ""))
 
     # -- one optimisation step ----------------------------------------------------------------------
     def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -191,7 +219,14 @@ class Trainer:
         steps, images, start = 0, 0, time.perf_counter()
         bar = tqdm(d.batches(epoch, t.batch_size, self.cfg.data.crop_size, t.seed), total=d.steps_per_epoch(t.batch_size),
                    desc=f"epoch {epoch}/{self.cfg.total_epochs}", disable=not self.progress, leave=False)
+        total_steps, next_beat = d.steps_per_epoch(t.batch_size), start + self.heartbeat_s
         for real_a, real_b in bar:
+            now = time.perf_counter()
+            if self.heartbeat and now >= next_beat and steps:
+                rate, left = images / (now - start), (total_steps - steps) * (now - start) / steps
+                self.log(f"epoch {epoch}/{self.cfg.total_epochs}: step {steps}/{total_steps}, {rate:.1f} images/s, "
+                         f"epoch done in ~{left:.0f} s")
+                next_beat = now + self.heartbeat_s
             real_a = real_a.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             real_b = real_b.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
             for key, value in self.train_step(real_a, real_b).items():

@@ -26,6 +26,7 @@ from .checkpoint import load_checkpoint
 from .cli import run_main
 from .config import ModelConfig
 from .configtools import UserError, build, parse_overrides
+from .keyhelp import describe
 from .data import DEFAULT_MAX_PIXELS, list_images, load_image, to_float, to_uint8
 from .networks import build_generator, generator_size_multiple
 from .trainer import pick_device
@@ -122,4 +123,4 @@ def check_output(in_dir: Path, out_dir: Path, files: list[Path], overwrite: bool
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main, usage=__doc__))
+    sys.exit(run_main(main, usage=lambda: __doc__ + "\nkeys:\n" + "\n".join(describe(TranslateConfig))))

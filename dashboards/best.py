@@ -18,6 +18,7 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
 from .report import default_tracking_uri
+from .runs import run_artifacts
 
 
 def main(args: list[str]) -> None:
@@ -49,7 +50,8 @@ def main(args: list[str]) -> None:
         direction = "a2b" if metric.endswith("a2b") else "b2a"
     with tempfile.TemporaryDirectory() as tmp:
         artifact = latest.source.rstrip("/").rsplit("/", 1)[-1]  # final_generators (best_generators before)
-        folder = client.download_artifacts(latest.run_id, artifact, tmp)
+        local = run_artifacts(client, default_tracking_uri(opts), latest.run_id)
+        folder = str(local / artifact) if local is not None else client.download_artifacts(latest.run_id, artifact, tmp)
         command = [sys.executable, "-m", "cyclegan.translate", f"checkpoint={folder}/generators.pt",
                    f"input={opts['input']}", f"output={opts['output']}", f"direction={direction}"]
         for key in ("max_side", "overwrite"):  # translate itself refuses an output inside input

@@ -43,7 +43,8 @@ def main(args: list[str]) -> None:
             raise UserError(f"unknown argument {item!r}; use study=A study=B [mlflow.tracking_uri=URI] [out=DIR]")
     if len(studies) < 2:
         raise UserError("give at least two studies: study=A study=B")
-    loaded = [load_runs(s, uri or default_tracking_uri({"study": s})) for s in studies]
+    loaded = [load_runs(s, default_tracking_uri({"study": s, **({"mlflow.tracking_uri": uri} if uri else {})}))
+              for s in studies]
     out.mkdir(parents=True, exist_ok=True)
     rows, series = [], []
     for runs in loaded:

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -52,7 +53,8 @@ def history(table: pd.DataFrame, metric: str, mode: str, path: Path) -> Path:
     ax.scatter(data["trial_number"], data["objective"], label="trial", alpha=0.8)
     running = data["objective"].cummin() if mode == "min" else data["objective"].cummax()
     ax.step(data["trial_number"], running, where="post", color="tab:red", label="best so far")
-    ax.set_xlabel("trial number (start order; complete trials shown)")
+    ax.set_xlabel("trial (t0001 = trial 1, as in the leaderboard; complete trials shown)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers: no tick at 1.5
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     ax.set_title("optimisation history", fontsize=9)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,15 +30,16 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
 from . import plots
-from .runs import StudyRuns, grid_image, load_runs
+from .runs import StudyRuns, grid_image, load_runs, run_artifacts
 from tuning.objective import SEED_NOISE_UNKNOWN, compare
+from tuning.redact import take_credentials
 from .ablation import ablation_section
 from .stats import pareto_front, summarize
 
 TOP = 10
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left}tr.base{background:#fff7d6}img.grid{max-height:170px}
+th{background:#f3f3f3}td.l,th.l{text-align:left;overflow-wrap:anywhere}tr.base{background:#fff7d6}img.grid{max-height:170px}
 .note{background:#eef4ff;padding:8px 12px;border-left:4px solid #4a7bd0}figure{display:inline-block;margin:6px}"""
 
 
@@ -56,7 +58,13 @@ def parse_args(args: list[str]) -> dict:
 
 def default_tracking_uri(opts: dict) -> str:
     out_dir = Path(opts.get("study.out_dir") or Path("runs") / "studies" / opts["study"]).resolve()
-    return opts.get("mlflow.tracking_uri") or f"sqlite:///{out_dir / 'mlflow.db'}"
+    uri = opts.get("mlflow.tracking_uri") or f"sqlite:///{out_dir / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        # opening it would create an empty store: a report must leave the file tree as it was
+        raise UserError(f"no MLflow store at {uri.removeprefix('sqlite:///')}: run the study first "
+                        f"(python -m tuning.launch study={opts['study']}) or pass study.out_dir=... / mlflow.tracking_uri=...")
+    # a password in the URI goes to MLFLOW_TRACKING_PASSWORD, never into a message or the report
+    return take_credentials({"mlflow.tracking_uri": uri})["mlflow.tracking_uri"]
 
 
 def img(path: Path | str, cls: str = "") -> str:
@@ -116,7 +124,7 @@ def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client:
     rows = []
     for rank, (_, r) in enumerate(top.iterrows(), 1):
         c = comparisons[int(r["_order"])]
-        grid = grid_image(client, r["run_id"], direction, int(r["final_epoch"]), tmp)
+        grid = grid_image(client, runs, r["run_id"], direction, int(r["final_epoch"]), tmp)
         name = html.escape(r["run_name"]) + (" <b>(reference settings)</b>" if r["baseline"] else "")
         verdict = "reference" if r["baseline"] else c.verdict
         se = f" ± {fmt(r['objective_se'])}" if pd.notna(r["objective_se"]) else ""
@@ -164,7 +172,7 @@ def painters_section(runs: StudyRuns, table: pd.DataFrame, client: MlflowClient,
     for dataset, group in table.groupby("data.name"):
         s = summarize(group["objective"].tolist())
         best = group.sort_values("objective", ascending=runs.mode == "min").iloc[0]
-        grid = grid_image(client, best["run_id"], "b2a", int(best["final_epoch"]), tmp)
+        grid = grid_image(client, runs, best["run_id"], "b2a", int(best["final_epoch"]), tmp)
         rows.append(f"<tr><td class=l>{html.escape(str(dataset))}</td><td>{s['n']}</td><td>{fmt(s['mean'])} ± "
                     f"{fmt(s['std'])}</td><td>{fmt(best['objective'])}</td><td>{img(grid, 'grid') if grid else ''}</td></tr>")
     return ("<h2>Painters</h2><p class=note>Each painter's FID is measured against its own paintings, so "
@@ -229,8 +237,14 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
     tmp_path = out / ".report.html.tmp"
     tmp_path.write_text(page, encoding="utf-8")
     tmp_path.replace(path)
-    client.log_artifact(runs.parent_run_id, str(path), "report")
-    client.log_artifacts(runs.parent_run_id, str(figures), "report/figures")
+    local = run_artifacts(client, runs.tracking_uri, runs.parent_run_id)
+    if local is not None:  # the study folder's own artifacts, wherever the folder now is
+        (local / "report").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, local / "report" / path.name)
+        shutil.copytree(figures, local / "report" / "figures", dirs_exist_ok=True)
+    else:
+        client.log_artifact(runs.parent_run_id, str(path), "report")
+        client.log_artifacts(runs.parent_run_id, str(figures), "report/figures")
     return path
 
 

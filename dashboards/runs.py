@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -108,7 +110,12 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
     table = pd.DataFrame(rows)
     if not table.empty:
         table = table.sort_values("start_time").reset_index(drop=True)
-        table["trial_number"] = range(1, len(table) + 1)
+        # the number in the trial's name (t0007 ...), the name the leaderboard and MLflow show; start order
+        # for runs named otherwise. Across continued launches the names restart, so fall back to order.
+        named = table["run_name"].str.extract(r"^t(\d+)\b", expand=False)
+        numbers = pd.to_numeric(named, errors="coerce")
+        unique = numbers.notna().all() and numbers.is_unique
+        table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
                      params.get("study.storage"), table)
 
@@ -123,12 +130,38 @@ def _number(text):
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
-def grid_image(client: MlflowClient, run_id: str, direction: str, step: int, dst: str) -> str | None:
-    """Local path of the run's sample grid for `direction` at `step` (or its latest), downloaded."""
-    images = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
+def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:
+    """Where a run's artifacts are now, for a study folder's own SQLite store: MLflow keeps absolute paths,
+    so a copied or moved study folder resolves them beside its mlflow.db (`<db dir>/mlartifacts/<rest>`),
+    never in the folder it was copied from. None for a server (it serves its own artifacts)."""
+    if not tracking_uri.startswith("sqlite:///") or not artifact_uri.startswith("file:"):
+        return None
+    parts = Path(unquote(urlparse(artifact_uri).path)).parts
+    if "mlartifacts" not in parts:
+        return None
+    rest = parts[len(parts) - parts[::-1].index("mlartifacts"):]
+    return Path(tracking_uri.removeprefix("sqlite:///")).parent.joinpath("mlartifacts", *rest)
+
+
+def run_artifacts(client: MlflowClient, tracking_uri: str, run_id: str) -> Path | None:
+    """The run's local artifact folder (see `local_artifacts`); UserError if the study's artifacts are gone."""
+    folder = local_artifacts(tracking_uri, client.get_run(run_id).info.artifact_uri)
+    if folder is not None and not folder.parents[1].is_dir():  # <db dir>/mlartifacts/<experiment> is missing
+        raise UserError(f"the study's artifacts are missing ({folder.parents[1]}); restore the mlartifacts folder "
+                        "beside mlflow.db (sample grids, generators and reports live there)")
+    return folder
+
+
+def grid_image(client: MlflowClient, runs: StudyRuns, run_id: str, direction: str, step: int, dst: str) -> str | None:
+    """Local path of the run's sample grid for `direction` at `step` (or its latest)."""
+    folder = run_artifacts(client, runs.tracking_uri, run_id)
+    if folder is not None:
+        images = [f"images/{p.name}" for p in (folder / "images").glob("*.png")]
+    else:
+        images = [a.path for a in client.list_artifacts(run_id, "images") if a.path.endswith(".png")]
     mine = [p for p in images if p.split("/")[-1].startswith(f"{direction}+step+")]
     if not mine:
         return None
     steps = {p: int(p.split("+step+")[1].split("+")[0]) for p in mine}
     pick = [p for p in mine if steps[p] == step] or [max(mine, key=steps.get)]
-    return client.download_artifacts(run_id, pick[0], dst)
+    return str(folder / pick[0]) if folder is not None else client.download_artifacts(run_id, pick[0], dst)

@@ -56,3 +56,72 @@ def peek_runs(db: Path) -> list[dict]:
     except sqlite3.Error:  # tables not created yet, or busy
         return []
     return [{"run_id": r[0], "status": r[1], "trial_id": r[2], "epoch": r[3] or 0} for r in rows]
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """A real `mlflow server` on 127.0.0.1 that a test can stop and start again on the same port and store.
+    Only the process group it started is signalled."""
+
+    def __init__(self, root: Path, port: int | None = None, args: tuple = (), env: dict | None = None,
+                 log: Path | None = None):
+        """Serves `root`/mlflow.db (artifacts to `root`/artifacts); the server's output goes to `log`."""
+        self.root, self.port, self.args, self.env = root, port or free_port(), args, env or {}
+        self.log = log or root / "server.log"
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> "MlflowServer":
+        import time
+
+        import requests
+        log = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", *self.args, "--backend-store-uri",
+             f"sqlite:///{self.root / 'mlflow.db'}", "--artifacts-destination", str(self.root / "artifacts"),
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            env=dict(os.environ, **self.env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.time() + timeout
+        while True:
+            assert time.time() < deadline and self.proc.poll() is None, self.log.read_text()[-2000:]
+            try:
+                if requests.get(f"{self.url}/health", timeout=2).ok:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        import signal
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below `root` now (Ray's workers start their own sessions, so process groups miss them)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

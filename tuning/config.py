@@ -12,7 +12,7 @@ from typing import Literal, Optional
 @dataclass
 class StudyConfig:
     name: str = ""
-    metric: str = "fid"                 # any SPEC §3 metric reported at eval epochs
+    metric: str = "fid"                 # a metric of cyclegan/metric_names.py reported at evaluations (fid, kid, fid_b2a, ...)
     mode: Literal["min", "max"] = "min"
     num_samples: Optional[int] = None   # configurations to try (grid studies: default = the whole grid)
     max_concurrent: int = 2             # trials running at once (ConcurrencyLimiter)

@@ -9,19 +9,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
+from pathlib import Path
 
 from cyclegan.cli import run_main
-from cyclegan.configtools import UserError, ensure_writable_dir
+from cyclegan.configtools import UserError
 
+from .launches import (launch_arguments, last_launch, launches, lock_study, record_launch,
+                       with_stored_overrides)
 from .objective import OBJECTIVE
-from .redact import redact
+from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
+                        prepare_inputs)
+from .redact import redact, take_credentials
 from .study import Study, available_studies, base_changes, load_study, planned_trials
 
 USAGE = """
-usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--debug]
+usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--verbose] [--debug]
        python -m tuning.launch list
 
 Runs the study studies/NAME.yaml: Optuna proposes engine settings, Ray Tune runs the trials, MLflow
@@ -36,16 +42,27 @@ First run (offline, CPU, a few minutes):
 
 
 def describe_studies() -> str:
+    from .cost import estimate
     lines = []
     for name in available_studies():
         try:
             study = load_study(name)
-            size = f"{study.num_trials} trials"
+            size = estimate(study)
             summary = study.description.split(". ")[0].replace("\n", " ")
         except UserError as exc:
             size, summary = "invalid", str(exc)
-        lines.append(f"{name:16s} {size:>10s}  {summary}")
+        lines.append(f"{name:14s} {size}\n{'':14s} {summary}")
     return "\n".join(lines)
+
+
+def full_usage() -> str:
+    """The usage text, the studies, and every key (built only for --help: reading the studies takes time)."""
+    from cyclegan.config import Config
+    from cyclegan.keyhelp import describe
+
+    from .config import LaunchConfig
+    return (USAGE + "\nstudies:\n" + describe_studies() + "\n\nplatform keys:\n" + "\n".join(describe(LaunchConfig))
+            + "\n\nengine keys (a study sets some; key=value overrides any):\n" + "\n".join(describe(Config)))
 
 
 def split_args(args: list[str]) -> tuple[str, list[str]]:
@@ -55,134 +72,96 @@ def split_args(args: list[str]) -> tuple[str, list[str]]:
     return names[-1], [a for a in args if not a.startswith("study=")]
 
 
-# -- checks before anything starts ----------------------------------------------------------------
-def check_out_dir(study: Study) -> None:
-    ensure_writable_dir(study.out_dir, "study.out_dir")
+def without_credentials(study: Study) -> None:
+    """Move passwords out of the study's URIs into the environment (tuning.redact.take_credentials)."""
+    clean = take_credentials({"mlflow.tracking_uri": study.launch.mlflow.tracking_uri,
+                              "study.storage": study.launch.study.storage})
+    study.launch.mlflow.tracking_uri, study.launch.study.storage = clean["mlflow.tracking_uri"], clean["study.storage"]
 
 
-def check_tracking(study: Study):
-    from mlflow.tracking import MlflowClient
-    uri = study.tracking_uri
-    if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    client = MlflowClient(uri)
-    try:
-        client.search_experiments(max_results=1)
-    except Exception as exc:  # any failure here means trials could not be recorded
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise UserError(redact(f"mlflow.tracking_uri={uri} is not reachable ({reason}); start the server or fix "
-                               "mlflow.tracking_uri")) from None
-    return client
+def quiet_and_private(study: Study, verbose: bool = False) -> None:
+    """Environment for the launch, set before Ray is imported (it reads these at import and passes them to
+    the processes it starts)."""
+    if not study.launch.ray.address:
+        # A local Ray is this machine's only node. Ray's "no cluster" mode (meant for laptops) takes
+        # 127.0.0.1 as the node address, so the GCS, raylet, workers and agents listen on loopback only
+        # instead of every interface with no authentication.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # MLflow's "View run ... at <uri>" lines, one per trial: the launcher prints where the results are once.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    if not verbose:  # Tune's configuration box, results path and TensorBoard hint: only with --verbose
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in RDB ..." on stderr
 
 
-LAUNCHES = "launches.json"
+def remove_staging(experiment: str) -> None:
+    """Delete this launch's trial folders and trial scratch from the local Ray session folder
+    (`<temp>/session_*/artifacts/<time>/<experiment>`, `…/catholic2gogh-scratch/<experiment>`): trials clean
+    up after themselves, this catches those whose worker was killed."""
+    import ray
 
-
-def launches(study: Study) -> list[str]:
-    path = study.out_dir / LAUNCHES
-    return json.loads(path.read_text()) if path.is_file() else []
-
-
-def last_launch(study: Study) -> str | None:
-    names = launches(study)
-    return names[-1] if names else None
-
-
-def record_launch(study: Study, name: str) -> None:
-    path = study.out_dir / LAUNCHES
-    names = json.loads(path.read_text()) if path.is_file() else []
-    names.append(name)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(names))
-    tmp.replace(path)
-
-
-def prepare_inputs(study: Study) -> None:
-    """Before any trial: read every dataset the study can use (downloading it once, so concurrent trials
-    never race to fetch it) and resolve the FID weights, so bad data or missing weights stop the launch
-    with one line instead of failing every trial."""
-    from cyclegan.backbones import load_inception
-    from cyclegan.data import load_data
-
-    configs = [study.base_config()]
-    names = study.search.get("data.name")
-    if names is not None:
-        configs = [study.engine_config({"data.name": n}) for n in names.choices]
-    for cfg in configs:
-        load_data(cfg)
-    base = study.base_config()
-    if base.eval.backbone == "inception":
-        load_inception(base.eval)
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """ray.init waits minutes on an address nobody answers: try the TCP port first."""
-    import socket
-    from urllib.parse import urlparse
-
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or not parsed.port:
-        raise UserError(f"ray.address={address} must look like host:port, ray://host:port or auto")
-    try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
-    except OSError as exc:
-        raise UserError(f"cannot reach ray.address={address} ({exc.strerror or exc}); start the cluster or fix "
-                        "ray.address") from None
-
-
-def check_cluster_storage(study: Study, alive_nodes: int) -> None:
-    """On more than one node, trials run elsewhere: checkpoints, the Optuna storage and MLflow must be
-    reachable from every node (Ray >= 2.7 no longer syncs trial folders to the head)."""
-    if alive_nodes <= 1:
+    from .trainable import SCRATCH
+    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
+    if node is None:
         return
-    missing = []
-    if not study.launch.study.shared_out_dir:
-        missing.append("study.out_dir=<a path every node mounts, e.g. NFS> with study.shared_out_dir=true")
-    if study.storage_url.startswith("sqlite"):
-        missing.append("study.storage=postgresql://... (an Optuna database every node reaches)")
-    if not study.tracking_uri.startswith(("http://", "https://")):
-        missing.append("mlflow.tracking_uri=http://<mlflow server>:5000")
-    if missing:
-        raise UserError(f"this Ray cluster has {alive_nodes} nodes but the study keeps its state on one machine; "
-                        f"set {'; '.join(missing)}")
+    session = Path(node.get_session_dir_path())
+    for staged in [*(session / "artifacts").glob(f"*/{experiment}"), session / SCRATCH / experiment]:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
-def start_ray(study: Study) -> None:
+def start_ray(study: Study, verbose: bool = False) -> None:
     import ray
     address = study.launch.ray.address
     try:
         if address:
-            ray.init(address=address, logging_level="ERROR")
+            ray.init(address=address, logging_level="ERROR", log_to_driver=verbose)
         else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
             ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
-                     logging_level="ERROR")  # Ray's start-up notices would break one-line errors
+                     logging_level="ERROR",  # Ray's start-up notices would break one-line errors
+                     log_to_driver=verbose)  # the trials' own output (ANSI-coloured) only with --verbose
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
 
 
 # -- the study --------------------------------------------------------------------------------------
-def run_study(study: Study) -> int:
+def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) -> int:
     import ray
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
     from ray import tune
 
+    from .console import summary
+    from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run
     from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage
-    from .tracking import MlflowTracker, close_open_runs, mark_best, open_parent_run
+    from .console import ConsoleReporter
+    from .tracking import BEHIND, MlflowTracker
     from .trainable import run_trial
+    from .tune_state import StateSigner
+    from .tune_state import sign as sign_state
+    from .tune_state import verify as verify_state
 
+    # Checks first, creating nothing: a launch refused for bad input leaves the file tree as it was.
+    without_credentials(study)
     check_out_dir(study)
     resume = study.launch.resume
     previous = last_launch(study)
     if resume and (previous is None or not tune.Tuner.can_restore(str(study.out_dir / previous))):
         raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
                         "drop resume=true to start the study")
+    if resume:
+        verify_state(study.out_dir / previous)  # before anything of it is unpickled
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
-    client = check_tracking(study)
+    check_tracking(study)
+    check_storage(study)
     prepare_inputs(study)
-    start_ray(study)
+    study.out_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_study(study)  # noqa: F841 (held until this process ends)
+    client = MlflowClient(study.tracking_uri)
+    start_ray(study, verbose)
     try:
         check_cluster_storage(study, sum(1 for node in ray.nodes() if node.get("Alive")))
     except UserError:
@@ -203,13 +182,17 @@ def run_study(study: Study) -> int:
         interrupted["signal"] = signum
         os.kill(os.getpid(), signal.SIGUSR1)
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    name = previous if resume else f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def stop_ray():
+        remove_staging(name)
+        ray.shutdown()
     try:
         if resume:
             tuner = tune.Tuner.restore(str(study.out_dir / previous), trainable=trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)
         else:
-            name = f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            record_launch(study, name)
+            record_launch(study, name, launch_arguments(study, overrides))
             tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
             tuner = tune.Tuner(
                 trainable,
@@ -217,40 +200,61 @@ def run_study(study: Study) -> int:
                                             num_samples=study.num_trials, metric=OBJECTIVE,
                                             mode=study.launch.study.mode),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=str(study.out_dir), callbacks=[tracker],
+                    name=name, storage_path=str(study.out_dir),
+                    callbacks=[tracker, ConsoleReporter(study), StateSigner(study.out_dir / name)],
+                    verbose=1 if verbose else 0,  # Ray's progress tables only with --verbose
                     failure_config=tune.FailureConfig(max_failures=study.launch.study.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
+        sign_state(study.out_dir / name)  # tuner.pkl, written when the Tuner was made
         results = tuner.fit()
+        sign_state(study.out_dir / name)  # Tune's final save
     except BaseException as exc:  # a second Ctrl+C, or Tune itself failing: still leave no run RUNNING
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        close_open_runs(client, experiment_id, parent_run_id, status=status)
-        client.set_terminated(parent_run_id, status=status)
-        ray.shutdown()
+        try:
+            close_open_runs(client, experiment_id, parent_run_id, status=status)
+            client.set_terminated(parent_run_id, status=status)
+        except (MlflowException, OSError):
+            pass  # the tracking server is gone too; the original error is the one to show
+        stop_ray()
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     finished = results.num_terminated + results.num_errors
     complete = finished >= study.num_trials and interrupted["signal"] is None
-    close_open_runs(client, experiment_id, parent_run_id)
-    if not complete:
-        client.set_terminated(parent_run_id, status="KILLED")
-        ray.shutdown()
-        again = " ".join(a for a in sys.argv[1:] if not a.startswith(("study=", "resume=")))
-        print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with:\n"
-              f"  python -m tuning.launch study={study.name} {again} resume=true".replace("  resume", " resume"),
+    where = f" study.out_dir={study.launch.study.out_dir}" if study.launch.study.out_dir else ""
+    again = f"python -m tuning.launch study={study.name}{where} resume=true"
+    try:
+        if (study.out_dir / BEHIND).is_file():  # the tracker could not log everything: say so, mark nothing
+            raise MlflowException(f"results of trials {(study.out_dir / BEHIND).read_text()} are not logged yet")
+        close_open_runs(client, experiment_id, parent_run_id)
+        if complete:
+            fail_orphans(storage, study.name)
+            best = mark_best(client, study, parent_run_id)
+        client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
+    except (MlflowException, OSError) as exc:
+        stop_ray()
+        reason = redact(str(exc).splitlines()[0][:160]) if str(exc) else type(exc).__name__
+        print(f"error: MLflow at {redact(study.tracking_uri)} did not answer at the end of the launch ({reason}); "
+              f"every result is kept in {study.out_dir}: when the server is back, log them with: {again}",
               file=sys.stderr)
+        return 1
+    stop_ray()
+    if not complete:
+        print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with "
+              f"(the same arguments are reused):\n  {again}", file=sys.stderr)
+        if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):
+            print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
+                  "the URIs given again)", file=sys.stderr)
         return 130
-    fail_orphans(storage, study.name)
-    best = mark_best(client, study, parent_run_id)
-    client.set_terminated(parent_run_id, status="FINISHED")
-    ray.shutdown()
-    report_best(study, client, best, results.num_errors)
+    report_best(study, client, best, results.num_errors, summary(study, child_runs(client, experiment_id, parent_run_id)))
     return 0
 
 
-def report_best(study: Study, client, best, errors: int) -> None:
+def report_best(study: Study, client, best, errors: int, table: str = "") -> None:
     metric = study.launch.study.metric
+    if table:
+        print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
     if best is None:
         print(f"no trial completed with {metric}; see the errors above")
         return
@@ -260,14 +264,17 @@ def report_best(study: Study, client, best, errors: int) -> None:
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
     print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {json.dumps(searched)}")
     print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
+    if study.base_config().total_epochs < 20:
+        print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "
+              "the style (a study on real paintings: python -m tuning.launch list)")
     if errors:
         print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
     uri = redact(study.tracking_uri)
     if uri.startswith(("http://", "https://")):  # a server: its UI is already there
         print(f"open the results: {uri} in a browser (experiment {study.experiment})")
         return
-    print(f"open the results: mlflow ui --backend-store-uri {uri}" + ("" if study.launch.mlflow.tracking_uri else
-          f" --default-artifact-root {(study.out_dir / 'mlartifacts').as_uri()}"))
+    print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
+          f"{(study.out_dir / 'mlartifacts').as_uri()}")
 
 
 def dry_run(study: Study) -> None:
@@ -293,21 +300,25 @@ def dry_run(study: Study) -> None:
 
 
 def main(args: list[str]) -> None:
-    for noisy in ("mlflow", "alembic"):  # store creation logs at INFO on stderr; errors must stay one line
+    # store creation logs at INFO on stderr; errors must stay one line (MLflow resets its level on import)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for noisy in ("mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args[:1] == ["list"]:
         print(describe_studies())
         return
     dry = "--dry-run" in args
-    name, overrides = split_args([a for a in args if a != "--dry-run"])
-    study = load_study(name, overrides)
+    verbose = "--verbose" in args  # Ray's tables, the trials' own output and Ray's hints
+    name, overrides = split_args([a for a in args if a not in ("--dry-run", "--verbose")])
+    study = with_stored_overrides(name, overrides)
     if dry:
         dry_run(study)
         return
-    code = run_study(study)
+    quiet_and_private(study, verbose)
+    code = run_study(study, overrides, verbose)
     if code:
         sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main, usage=lambda: USAGE + "\nstudies:\n" + describe_studies()))
+    sys.exit(run_main(main, usage=full_usage))

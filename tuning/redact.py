@@ -1,13 +1,23 @@
-"""One redaction for every URI the platform prints, logs or stores: no password leaves the process.
+"""No password leaves the process: one redaction for printed text, and credentials moved out of URIs.
 
 `redact("postgresql://u:secret@db/optuna")` -> `postgresql://u@db/optuna`. The user name stays, so a stored
-URL still says where to reconnect; the password comes back from the environment (PGPASSWORD or
-~/.pgpass for PostgreSQL, MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD for an MLflow server),
-never from a config value. Works on any text, so error messages that quote a URI are covered too.
+URL still says where to reconnect. Works on any text, so error messages that quote a URI are covered too.
+
+`take_credentials` goes further for the URIs a launch keeps: the password (and, for an MLflow server, the
+user) moves into the environment variable the client library reads itself — MLFLOW_TRACKING_USERNAME /
+MLFLOW_TRACKING_PASSWORD for an http(s) MLflow server, PGPASSWORD for PostgreSQL — and the launch keeps only
+the credential-free URI. Everything that is pickled (Ray's tuner.pkl and searcher state hold the tracker
+callback and the Optuna storage), logged as a param or printed by MLflow itself ("View run … at …") then
+has nothing to leak.
 """
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import MutableMapping
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from cyclegan.configtools import UserError
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
 
@@ -15,3 +25,39 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s
 def redact(text: str) -> str:
     """Drop the password of every `scheme://user:password@host` in `text`."""
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}@", str(text))
+
+
+def split_credentials(uri: str | None, key: str) -> tuple[str | None, dict[str, str]]:
+    """(`uri` without its password, {environment variable: value}) for the client library (module doc).
+
+    A password in a URI of another scheme cannot be moved and is refused (exit 2) rather than stored."""
+    if not uri or "@" not in uri:
+        return uri, {}
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    if parts.scheme in ("http", "https"):
+        found = {"MLFLOW_TRACKING_USERNAME": parts.username, "MLFLOW_TRACKING_PASSWORD": parts.password}
+        return urlunsplit(parts._replace(netloc=netloc)), {k: unquote(v) for k, v in found.items() if v is not None}
+    if parts.password is None:
+        return uri, {}
+    if parts.scheme.startswith("postgresql"):
+        user = f"{parts.username}@" if parts.username else ""
+        return urlunsplit(parts._replace(netloc=user + netloc)), {"PGPASSWORD": unquote(parts.password)}
+    raise UserError(f"{key}={redact(uri)} carries a password, which would be stored with the study; use "
+                    "postgresql:// (password from PGPASSWORD) or sqlite, or an http MLflow server "
+                    "(MLFLOW_TRACKING_PASSWORD)")
+
+
+def take_credentials(uris: dict[str, str | None], environ: MutableMapping[str, str] = os.environ) -> dict:
+    """{key: credential-free uri} for {key: uri}; the passwords go into `environ` (conflicts refused)."""
+    clean, moved = {}, {}
+    for key, uri in uris.items():
+        clean[key], found = split_credentials(uri, key)
+        for name, value in found.items():
+            if moved.get(name, value) != value:
+                raise UserError(f"{' and '.join(uris)} carry different {name} values; put the passwords in "
+                                "~/.pgpass (PostgreSQL) or the environment instead of the URIs")
+            moved[name] = value
+    environ.update(moved)
+    return clean

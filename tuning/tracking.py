@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,30 @@ from .study import Study
 
 MAX_TAG = 4000
 GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
+BEHIND = "tracking-behind.json"  # in out_dir: trials MLflow did not take by the end of a launch
+
+
+def image_step(artifact_path: str) -> int:
+    """The step of an image logged with `log_image(..., step=N)` (`images/a2b+step+N+...png`), else 0."""
+    head = artifact_path.split("+step+")
+    return int(head[1].split("+")[0]) if len(head) > 1 else 0
+
+
+def tune_results(trial) -> list[dict]:
+    """Every result the trial reported, from Tune's result.json (the driver's copy, or the study folder's
+    if that one is longer)."""
+    best: list[dict] = []
+    for folder in (getattr(trial, "local_path", None), trial.path):
+        path = Path(folder) / "result.json" if folder else None
+        if path is not None and path.is_file():
+            lines = []
+            for line in path.read_text().splitlines():
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:  # a line still being written
+                    break
+            best = lines if len(lines) > len(best) else best
+    return best
 
 
 def git_commit() -> str:
@@ -66,6 +91,9 @@ class MlflowTracker(tune.Callback):
         self.commit = git_commit()
         self.runs: dict[str, str] = {}          # trial_id -> run_id
         self.logged_epoch: dict[str, int] = {}  # trial_id -> last epoch logged (each epoch exactly once)
+        self.logged_grids: dict[str, int] = {}  # trial_id -> last epoch whose sample grids were logged
+        self.behind: set[str] = set()           # trials whose last event MLflow did not take (an outage)
+        self.ended: set[str] = set()            # trials whose run this launch marked FINISHED / FAILED
         self._client = None
 
     @property
@@ -87,6 +115,8 @@ class MlflowTracker(tune.Callback):
             run = found[0]
             history = self.client.get_metric_history(run.info.run_id, "epoch")
             self.logged_epoch[trial.trial_id] = int(max((m.value for m in history), default=0))
+            grids = [a.path for a in self.client.list_artifacts(run.info.run_id, "images")]
+            self.logged_grids[trial.trial_id] = max((image_step(p) for p in grids), default=0)
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             run_id = run.info.run_id
@@ -118,10 +148,65 @@ class MlflowTracker(tune.Callback):
         return run_id
 
     # -- Tune events ------------------------------------------------------------------------------
+    # MLflow's own retries ride out a few minutes of server downtime. A call that still fails leaves the
+    # trial `behind`: its results wait in Tune's files (result.json, checkpoints) and `catch_up` logs them
+    # at the next event it can, at the end of the launch at the latest. Every epoch is logged once.
+    def _survive(self, trials, trial, log, *args) -> None:
+        if self.behind and not self.catch_up(trials or []):
+            self.behind.add(trial.trial_id)  # still down: catching up will find this event in Tune's files
+            return
+        try:
+            log(*args)
+        except (MlflowException, OSError) as exc:  # requests' connection errors are OSErrors
+            self.fell_behind(trial, exc)
+
+    def fell_behind(self, trial, exc: Exception) -> None:
+        if not self.behind:
+            reason = redact(str(exc).splitlines()[0][:160]) if str(exc) else type(exc).__name__
+            print(f"MLflow did not take trial {trial.trial_id}'s results ({reason}); they wait in Tune's files and "
+                  "are logged when the server answers", file=sys.stderr, flush=True)
+        self.behind.add(trial.trial_id)
+
+    def catch_up(self, trials: list, everyone: bool = False) -> bool:
+        """Bring the runs of the trials that are `behind` (or of `everyone`) up to date from Tune's files:
+        results past the last epoch MLflow has, grids and generators of newer checkpoints, and the final
+        state of ended trials. True if MLflow took it all."""
+        for trial in trials:
+            if not (everyone or trial.trial_id in self.behind):
+                continue
+            try:
+                for result in tune_results(trial):
+                    self.log_result(trial, result)
+                for folder in sorted(Path(trial.path).glob("checkpoint_*")):
+                    if (folder / "metrics.json").is_file():
+                        self.log_checkpoint(trial, folder)
+                if trial.status == "TERMINATED":
+                    self.finish(trial)
+                elif trial.status == "ERROR":
+                    self.fail(trial)
+            except (MlflowException, OSError) as exc:
+                self.fell_behind(trial, exc)
+                return False
+            self.behind.discard(trial.trial_id)
+        return True
+
+    def on_experiment_end(self, trials, **info):
+        """The launch's last chance to log (a resumed launch gets its own): every trial, since a launcher
+        killed mid-outage forgot which were behind. What still failed is listed for the launcher."""
+        caught_up = self.catch_up(trials, everyone=True)
+        marker = self.study.out_dir / BEHIND
+        if caught_up:
+            marker.unlink(missing_ok=True)
+        else:
+            marker.write_text(json.dumps(sorted(self.behind)))
+
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.run_for(trial)
+        self._survive(trials, trial, self.run_for, trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._survive(trials, trial, self.log_result, trial, result)
+
+    def log_result(self, trial, result: dict) -> None:
         run_id = self.run_for(trial)
         epoch = int(result.get("epoch", 0))
         if epoch <= self.logged_epoch.get(trial.trial_id, 0):
@@ -137,10 +222,15 @@ class MlflowTracker(tune.Callback):
         self.logged_epoch[trial.trial_id] = epoch
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self._survive(trials, trial, self.log_checkpoint, trial, Path(checkpoint.path))
+
+    def log_checkpoint(self, trial, folder: Path) -> None:
+        """The sample grids of a checkpoint's epoch and, at the final evaluation, the generators."""
         run_id = self.run_for(trial)
-        folder = Path(checkpoint.path)
         summary = json.loads((folder / "metrics.json").read_text())
         epoch = int(summary["epoch"])
+        if epoch <= self.logged_grids.get(trial.trial_id, 0):
+            return
         for direction in ("a2b", "b2a"):
             image = folder / f"{direction}.png"
             if image.is_file():
@@ -148,18 +238,28 @@ class MlflowTracker(tune.Callback):
                     self.client.log_image(run_id, im.convert("RGB"), key=direction, step=epoch)
         if summary.get(FINAL):  # the weights the objective measured: what the registry and `best` use
             self.client.log_artifact(run_id, str(folder / "generators.pt"), GENERATORS)
+        self.logged_grids[trial.trial_id] = epoch
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._survive(trials, trial, self.finish, trial)
+
+    def finish(self, trial) -> None:
         """Ran to its final evaluation (outcome `complete`), or stopped early by the scheduler (`stopped`,
         its objective is the value at the stop and is not ranked against complete trials)."""
+        if trial.trial_id in self.ended:
+            return
         run_id = self.run_for(trial)
         last = trial.last_result or {}
         self.client.set_tag(run_id, OUTCOME, "complete" if last.get(FINAL) else "stopped")
         if not last.get(FINAL) and "epoch" in last:
             self.client.set_tag(run_id, "stopped_at_epoch", str(int(last["epoch"])))
         self.client.set_terminated(run_id, status="FINISHED")
+        self.ended.add(trial.trial_id)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
+        self._survive(trials, trial, self.note_restart, trial)
+
+    def note_restart(self, trial) -> None:
         """The trial crashed and Tune restarts it from its last checkpoint; the run stays the same."""
         run_id = self.run_for(trial)
         restarts = int(self.client.get_run(run_id).data.tags.get("restarts", "0")) + 1
@@ -167,89 +267,13 @@ class MlflowTracker(tune.Callback):
         self.client.set_tag(run_id, "last_restart_error", error_text(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._survive(trials, trial, self.fail, trial)
+
+    def fail(self, trial) -> None:
+        if trial.trial_id in self.ended:
+            return
         run_id = self.run_for(trial)
         self.client.set_tag(run_id, "error", error_text(trial))
         self.client.set_tag(run_id, OUTCOME, "failed")
         self.client.set_terminated(run_id, status="FAILED")
-
-
-
-def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
-    return client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              max_results=10000)
-
-
-def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:
-    """Mark child runs still RUNNING (an interrupted study) so that no run is left RUNNING."""
-    open_runs = [r for r in child_runs(client, experiment_id, parent_run_id) if r.info.status == "RUNNING"]
-    for run in open_runs:
-        client.set_terminated(run.info.run_id, status=status)
-    return len(open_runs)
-
-
-def trial_objective(run) -> float | None:
-    """A child run's objective: its latest `objective` (tuning/objective.py), None if it never reported."""
-    value = run.data.metrics.get(OBJECTIVE)
-    return value if value is not None and math.isfinite(value) else None
-
-
-def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[str, str]:
-    """(experiment_id, parent_run_id): the study's experiment and its parent run (reused on resume)."""
-    experiment = client.get_experiment_by_name(study.experiment)
-    if experiment is None:
-        artifacts = (study.out_dir / "mlartifacts").as_uri() if not study.launch.mlflow.tracking_uri else None
-        experiment_id = client.create_experiment(study.experiment, artifact_location=artifacts)
-    else:
-        experiment_id = experiment.experiment_id
-    # MLflow 3's UI opens GenAI experiments on a traces overview; ours are model training: show the runs.
-    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
-    if resume:
-        parents = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
-                                     order_by=["attributes.start_time DESC"], max_results=1)
-        if parents:
-            run_id = parents[0].info.run_id
-            client.update_run(run_id, status="RUNNING")
-            client.set_tag(run_id, "resumed", "true")
-            return experiment_id, run_id
-    earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
-                                 order_by=["attributes.start_time DESC"], max_results=1)
-    tags = {"study": study.name, "kind": "study", "git_commit": git_commit(), "mlflow.note.content": study.description}
-    if earlier:  # a continuation (e.g. tonight's scheduled launch): link it to the launch it extends
-        tags["previous_parent_run_id"] = earlier[0].info.run_id
-    run = client.create_run(experiment_id, run_name=f"study {study.name}", tags=tags)
-    if earlier:
-        client.set_tag(earlier[0].info.run_id, "next_parent_run_id", run.info.run_id)
-    params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
-              "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
-              "study.scheduler": study.launch.study.scheduler, "study.storage": redact(study.storage_url),
-              "search": json.dumps(list(study.search))}
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
-    return experiment_id, run.info.run_id
-
-
-def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
-    """Tag the best complete trial's run `best=true` (by `objective`: the study metric at the final
-    evaluation; trials stopped early are not ranked), note it on the parent and register its final
-    generators in the Model Registry."""
-    s = study.launch.study
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    scored = [(trial_objective(run), run) for run in child_runs(client, experiment_id, parent_run_id)
-              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None]
-    if not scored:
-        return None
-    value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
-    run_id = run.info.run_id
-    client.set_tag(run_id, "best", "true")
-    client.set_tag(parent_run_id, "best_run_id", run_id)
-    client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
-    if study.launch.mlflow.register_best:
-        name = f"catholic2gogh-{study.name}"
-        try:
-            client.create_registered_model(name, description=f"Best generators (G_A: A->B, G_B: B->A) of study {study.name}")
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run_id,
-                                    tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
-                                          OBJECTIVE: str(value)})
-    return run_id, value
+        self.ended.add(trial.trial_id)

@@ -38,13 +38,27 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+SCRATCH = "catholic2gogh-scratch"
+
+
+def scratch_dir() -> Path:
+    """The engine's working folder for this trial: in the node's Ray session folder, outside the trial
+    folder (which Tune copies into study.out_dir: 33 MB of scratch per smoke study), under the experiment's
+    name so that the launcher can remove what a killed worker left (`launch.remove_staging`)."""
+    import ray
+    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
+    base = Path(node.get_session_dir_path()) if node is not None else Path(tempfile.gettempdir())
+    context = tune.get_context()
+    return base / SCRATCH / context.get_experiment_name() / context.get_trial_id()
+
+
 def run_trial(config: dict, study: Study) -> None:
     trial_dir = Path(tune.get_context().get_trial_dir())
     marker = trial_dir / DIVERGED
     if marker.is_file():  # a restart from the last checkpoint would diverge again: fail at once
         raise TrainingDiverged(marker.read_text())
     (trial_dir / "worker.pid").write_text(str(os.getpid()))  # which process runs this trial (operators, tests)
-    out_dir = trial_dir / "engine"
+    out_dir = scratch_dir()
     shutil.rmtree(out_dir, ignore_errors=True)  # Tune's checkpoint, not a half-finished epoch, is the truth
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -77,5 +91,11 @@ def run_trial(config: dict, study: Study) -> None:
         marker.write_text(str(exc))
         raise
     finally:
+        # The engine's folder is scratch: Tune's checkpoint (persisted in study.out_dir before tune.report
+        # returns) is what a restart resumes from. Only its per-epoch metrics are kept, in the trial folder.
+        if (out_dir / "metrics.jsonl").is_file():
+            shutil.copy2(out_dir / "metrics.jsonl", trial_dir / ".metrics.jsonl.tmp")
+            os.replace(trial_dir / ".metrics.jsonl.tmp", trial_dir / "metrics.jsonl")
+        shutil.rmtree(out_dir, ignore_errors=True)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -1,21 +1,14 @@
 """Reports from a real MLflow store written by the smoke study; the MLflow UI checked in headless Chromium."""
 import math
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from tests.helpers import run_cli
+from tests.helpers import MlflowServer, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +181,6 @@ def test_compare_and_best(smoke, tmp_path):
     assert Image.open(painted / "my campus.jpg").size == (50, 40)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
 
 
@@ -208,22 +195,10 @@ def test_mlflow_ui_shows_the_study_in_a_real_browser(smoke, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     _, out = smoke
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                               f"sqlite:///{out / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1"], stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)  # its own process group: we stop exactly what we started
+    server = MlflowServer(out, log=tmp_path / "server.log").start(timeout=90)
     driver = None
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                assert time.time() < deadline and server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-                time.sleep(1)
+        url = server.url
         client = MlflowClient(url)
         exp = client.get_experiment_by_name("smoke")
         runs = client.search_runs([exp.experiment_id])
@@ -247,17 +222,14 @@ def test_mlflow_ui_shows_the_study_in_a_real_browser(smoke, tmp_path):
         grid = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "img[src^='blob:']")))
         wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", grid))
         width = driver.execute_script("return arguments[0].naturalWidth", grid)
-        assert width == 2 + 3 * 34  # the smoke grid: 3 images of 32 px with 2 px padding
+        logged = Image.open(client.download_artifacts(children[0].info.run_id, image, str(tmp_path)))
+        assert width == logged.width > 2 + 3 * 34  # the smoke grid (3 images of 32 px, 2 px padding) + row labels
         driver.save_screenshot(str(tmp_path / "sample_grid.png"))
         assert (tmp_path / "experiment.png").stat().st_size > 10_000
     finally:
         if driver is not None:
             driver.quit()
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        server.stop()
 
 
 def test_painters_get_one_row_each_and_no_joint_ranking(tmp_path):
@@ -272,3 +244,27 @@ def test_painters_get_one_row_each_and_no_joint_ranking(tmp_path):
     assert "<td class=l>vangogh2photo</td><td>2</td><td>52 ± 2.828</td><td>50</td>" in page
     assert "<td class=l>monet2photo</td><td>2</td><td>71 ± 1.414</td><td>70</td>" in page
     assert "2 different provenances" in page  # each painter's FID uses its own real paintings
+
+
+def test_a_copied_study_folder_is_self_contained(smoke, tmp_path):
+    """MLflow stores absolute artifact paths: the report on a copy must read and write the copy's artifacts,
+    never the original's; without its artifacts a report or `best` stops with one line."""
+    from tests.helpers import assert_user_error
+    _, out = smoke
+    copy = tmp_path / "moved" / "smoke"
+    shutil.copytree(out, copy)
+    before = sorted(p.relative_to(out) for p in (out / "mlartifacts").rglob("*"))
+    result = run_cli("dashboards.report", "study=smoke", f"study.out_dir={copy}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Path(result.stdout.strip().splitlines()[-1]).is_relative_to(copy)
+    assert "<img" in (copy / "report" / "report.html").read_text()  # the grids came from the copy
+    assert list((copy / "mlartifacts").rglob("report/report.html"))  # logged into the copy's artifacts
+    assert sorted(p.relative_to(out) for p in (out / "mlartifacts").rglob("*")) == before  # original untouched
+    shutil.rmtree(copy / "mlartifacts")
+    assert_user_error(run_cli("dashboards.report", "study=smoke", f"study.out_dir={copy}", cwd=tmp_path),
+                      "artifacts are missing", "restore the mlartifacts folder")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (20, 20)).save(photos / "a.png")
+    assert_user_error(run_cli("dashboards.best", "study=smoke", f"study.out_dir={copy}", f"input={photos}",
+                              f"output={tmp_path / 'painted'}", cwd=tmp_path), "artifacts are missing")

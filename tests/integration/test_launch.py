@@ -36,6 +36,18 @@ def test_smoke_study_end_to_end(tmp_path):
     client, parents, children = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4
+    # output a person reads: about 30 lines for 4 trials, one naming scheme, every objective, no ANSI codes
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    assert len(lines) <= 32, "\n".join(lines)
+    assert "\x1b" not in result.stdout + result.stderr and "tensorboard" not in result.stdout.lower()
+    table = result.stdout.split("ranked by fid at the final evaluation:")[1].split("best trial:")[0]
+    ranked = sorted(children, key=lambda c: c.data.metrics["objective"])
+    for rank, child in enumerate(ranked, 1):
+        name, fid = child.info.run_name, child.data.metrics["objective"]
+        assert f"{name}  FINISHED  fid {fid:.4g}" in result.stdout  # the trial's end line
+        row = table.splitlines()[rank + 1]  # after the blank line and the header
+        assert row.split()[0] == str(rank) and name in row and f"{fid:.4g}" in row, table
+    assert "run_trial_" not in result.stdout + result.stderr  # Ray's trial names never shown
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert len({c.data.tags["trial_id"] for c in children}) == 4
     for child in children:
@@ -121,9 +133,9 @@ def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
     # Ground truth: what each trial's engine wrote to its own metrics.jsonl.
     expected = {}
-    for path in out.glob("smoke-*/*/engine/metrics.jsonl"):
+    for path in out.glob("smoke-*/*/metrics.jsonl"):  # the engine's own, kept in each trial folder
         records = [json.loads(line) for line in path.read_text().splitlines()]
-        trial_id = path.parent.parent.name.split("_")[2]
+        trial_id = path.parent.name.split("_")[2]
         expected[trial_id] = sum(1 for r in records for k in metric_names.ALL if k in r)
     assert len(expected) == 8
     for child in children:
@@ -167,13 +179,15 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
         assert proc.returncode == -signal.SIGKILL
     else:
         assert proc.returncode == 130, stderr[-3000:]
-        assert "resume=true" in stderr
+        # the hint names the study, where it lives and resume=true; the launch's other arguments are stored
+        assert f"  python -m tuning.launch study=smoke study.out_dir={out} resume=true\n" in stderr
         assert not [r for r in parents + children if r.info.status == "RUNNING"]  # nothing left RUNNING
         assert parents[0].info.status == "KILLED"
     done_before = {c.data.tags["trial_id"] for c in children if c.info.status == "FINISHED"}
     assert 1 <= len(done_before) < 3
-    again = run_cli("tuning.launch", *args, "resume=true", timeout=600)
+    again = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "resume=true", timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "3 trials" in again.stdout  # study.num_samples=3 came back from the stored arguments
     client, parents, children = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 3 and len({c.data.tags["trial_id"] for c in children}) == 3

@@ -11,27 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_user_error, run_cli
-from tests.integration.test_dashboards import free_port
+from tests.helpers import assert_user_error, descendants, free_port, run_cli
 from tests.integration.test_launch import runs_of
-
-
-def descendants(root: int) -> set[int]:
-    """Every process below `root` now (Ray's workers start their own sessions, so process groups miss them)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ def test_train_command_writes_the_spec_outputs(tmp_path):
         assert LOSS_KEYS | EVAL_KEYS | {"epoch", "time_s", "images_per_s"} <= set(record)
         assert record["provenance"]["backbone"] == "tiny" and record["provenance"]["kid_subset_size"] == 12
         assert record["provenance"]["amp"] is False and "kid_a2b_std" not in record
-    assert " ± " in result.stdout.splitlines()[-2]  # the epoch line shows fid with its standard error
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert " ± " in epoch_lines[-1]  # the epoch line shows fid with its standard error
+    assert "a run this short paints noise" in result.stdout  # and the user learns the grids are meant to
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["g_depth"] == 2
     assert (out / "checkpoints" / "last.pt").is_file()
     assert {p.name for p in (out / "samples").iterdir()} == {
@@ -55,6 +57,21 @@ def test_one_epoch_plus_resume_equals_two_epochs(tmp_path):
         assert second[0][key] == straight[1][key], key
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_without_a_terminal_a_progress_line_comes_at_least_every_heartbeat(tmp_path):
+    """Output going to a file (nohup, CI, a cluster job) gets a progress line, not 8 silent minutes."""
+    lines = []
+    trainer = Trainer(load_config(TINY + [f"train.out_dir={tmp_path}"]), log=lines.append, progress=False)
+    trainer.heartbeat_s = 0.0  # every step, instead of every 30 s
+    list(trainer.epochs())
+    beats = [line for line in lines if line.startswith("epoch 1/2: step")]
+    assert len(beats) >= 2 and "images/s" in beats[0] and "epoch done in ~" in beats[0]
+    on_terminal = []
+    bar = Trainer(load_config(TINY + [f"train.out_dir={tmp_path / 'tty'}"]), log=on_terminal.append, progress=True)
+    bar.heartbeat_s = 0.0
+    list(bar.epochs())
+    assert not [line for line in on_terminal if ": step " in str(line)]  # a terminal has tqdm's bar instead
 
 
 def count_forwards(trainer):
@@ -127,10 +144,13 @@ def test_bad_checkpoints_are_refused(trained, tmp_path):
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"nets": {"G_A": Payload()}}, f)
-    for path, fragment in [(truncated, "truncated or corrupt"), (evil, "refusing to load it")]:
+    missing = tmp_path / "nope.pt"
+    for path, fragment in [(truncated, "truncated or corrupt"), (evil, "refusing to load it"),
+                           (missing, "does not exist; check the path")]:
         result = run_cli("cyclegan.translate", f"checkpoint={path}", f"input={tmp_path}", f"output={tmp_path / 'o'}",
                          cwd=tmp_path)
-        assert_user_error(result, str(path), fragment)
+        line = assert_user_error(result, str(path), fragment)
+        assert "resume" not in line  # translate has no resume=true to drop
     assert not (tmp_path / "PWNED").exists()
     # resuming with another architecture
     out = trained.parent.parent

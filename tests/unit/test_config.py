@@ -93,3 +93,72 @@ def test_a_bad_file_in_studies_does_not_break_the_listing(tmp_path, monkeypatch)
     listing = describe_studies()
     assert "good" in listing and "4 trials" in listing
     assert "bomb" in listing and "invalid" in listing and "anchors and aliases" in listing
+
+
+def test_interpolation_is_refused_in_files_and_on_the_command_line(tmp_path, monkeypatch):
+    """`${oc.env:...}` would copy an environment secret into a value the platform logs as an MLflow param
+    and writes to config.yaml: values are taken literally, interpolation is an input error."""
+    from tests.helpers import assert_user_error, run_cli
+    monkeypatch.setenv("PGPASSWORD", "hunter2")
+    study = tmp_path / "leaky.yaml"
+    study.write_text("description: x\nloss:\n  lambda_cyc: 10\ndata:\n  root: ${oc.env:PGPASSWORD}\n")
+    result = run_cli("tuning.launch", f"study={study}", "--dry-run")
+    assert_user_error(result, "data.root", "interpolation", "PGPASSWORD")
+    assert "hunter2" not in result.stdout + result.stderr
+    with pytest.raises(UserError, match="train.out_dir in the command line uses interpolation"):
+        load_config(["train.out_dir=${oc.env:PGPASSWORD}"])
+    with pytest.raises(UserError, match="interpolation"):
+        load_config(["data.root=${train.out_dir}"])  # references too: nothing is resolved
+
+
+def test_help_lists_every_key_with_its_default():
+    """`--help` is generated from the config dataclasses: every key a run's config.yaml holds, with its
+    default and allowed values; no reference to files outside the repository."""
+    from tests.helpers import run_cli
+    from tuning.config import LaunchConfig
+    train = run_cli("cyclegan.train", "--help")
+    assert train.returncode == 0
+    defaults = flatten(to_dict(Config()))
+    for key, value in defaults.items():
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        assert f"  {key}={shown[:20]}" in train.stdout, key
+    assert "lsgan | vanilla | hinge | wgangp" in train.stdout and "SPEC" not in train.stdout
+    launch = run_cli("tuning.launch", "--help")
+    for key in [*flatten(to_dict(LaunchConfig())), "loss.lambda_cyc"]:
+        assert f"  {key}=" in launch.stdout, key
+    assert "SPEC" not in launch.stdout
+    translate = run_cli("cyclegan.translate", "--help")
+    assert "  direction=b2a" in translate.stdout and "a2b | b2a" in translate.stdout
+
+
+def test_default_threads_leave_out_the_cores_other_work_keeps_busy(monkeypatch, tmp_path):
+    """train.threads=0 uses the idle cores: all of them on an idle machine, one beside a hog on every core
+    (torch's default of every core ran the README's first run 3.3x slower there: benchmarks/threads.py)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from cyclegan import trainer
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    for busy, threads in [(0, 4), (1, 3), (3, 1), (9, 1)]:
+        monkeypatch.setattr(trainer, "busy_cores", lambda busy=busy: busy)
+        assert trainer.idle_cores() == threads
+    hog = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:  # two real busy processes: /proc/loadavg counts them at once (the 1-minute average would lag)
+        time.sleep(0.5)
+        assert trainer.busy_cores() >= 1
+    finally:
+        for proc in hog:
+            proc.kill()
+            proc.wait()
+    cfg = load_config(["train.threads=3", "data.synthetic_train_size=8", "data.synthetic_test_size=4",
+                       "data.load_size=36", "data.crop_size=32", "model.ngf=8", "model.ndf=8", "model.g_depth=2",
+                       "eval.every=0", f"train.out_dir={tmp_path}"])
+    import torch
+    before = torch.get_num_threads()
+    try:
+        assert trainer.Trainer(cfg, log=lambda *a: None, progress=False).threads == 3  # an explicit value wins
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)

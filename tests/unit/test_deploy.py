@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tuning.launch import check_cluster_storage
+from tuning.preflight import check_cluster_storage
 from tuning.study import load_study
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -84,3 +84,68 @@ def test_image_and_server_commands_match_the_package():
     command = mlflow["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
     assert command[command.index("--backend-store-uri") + 1].startswith("postgresql://")
+
+
+def pod_specs():
+    """(where, pod spec) of every pod the manifests create."""
+    pods = []
+    for name, doc in documents():
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            pods.append((f"{name}:{doc['metadata']['name']}", doc["spec"]["template"]["spec"]))
+        elif doc["kind"] == "CronJob":
+            pods.append((f"{name}:{doc['metadata']['name']}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+    for name, spec in rayjob_specs():
+        cluster = spec["rayClusterSpec"]
+        pods.append((f"{name}:head", cluster["headGroupSpec"]["template"]["spec"]))
+        pods += [(f"{name}:{g['groupName']}", g["template"]["spec"]) for g in cluster["workerGroupSpecs"]]
+    return pods
+
+
+def env_of(container) -> dict:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_every_pod_runs_as_non_root_without_privilege_escalation():
+    pods = pod_specs()
+    assert len(pods) == 3 * 2 + 3  # head + workers of three RayJobs; postgres, mlflow, the nightly CronJob
+    for where, pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0, where
+        for container in pod["containers"]:
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], where
+
+
+def test_secrets_come_from_kubernetes_secrets_never_from_manifest_values():
+    from tuning.redact import redact
+    for where, pod in pod_specs():
+        for container in pod["containers"]:
+            for name, entry in env_of(container).items():
+                if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET")):
+                    assert "secretKeyRef" in entry.get("valueFrom", {}), (where, name)
+            text = " ".join(container.get("command", []))
+            assert redact(text) == text, where  # no user:password@ in a server command
+    for name, spec in rayjob_specs():
+        assert redact(spec["entrypoint"]) == spec["entrypoint"], name
+
+
+def test_ray_wants_its_token_and_mlflow_a_user():
+    for name, spec in rayjob_specs():
+        cluster = spec["rayClusterSpec"]
+        containers = [c for t in [cluster["headGroupSpec"]["template"]] + [g["template"] for g in
+                      cluster["workerGroupSpecs"]] for c in t["spec"]["containers"]]
+        for container in containers:  # RAY_AUTH_MODE=token on every node: GCS, raylets and the Jobs API
+            env = env_of(container)
+            assert env["RAY_AUTH_MODE"]["value"] == "token", name
+            assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "catholic2gogh-ray", name
+        head = cluster["headGroupSpec"]["template"]["spec"]
+        env = env_of(head["containers"][0])  # the launcher: MLflow's user, and the key that signs Tune's state
+        assert "secretKeyRef" in env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"], name
+        key_file = Path(env["CATHOLIC2GOGH_STATE_KEY_FILE"]["value"])
+        (mount,) = [m for m in head["containers"][0]["volumeMounts"] if key_file.parent == Path(m["mountPath"])]
+        (volume,) = [v for v in head["volumes"] if v["name"] == mount["name"]]
+        assert "secret" in volume and not key_file.is_relative_to("/mnt/studies"), name  # not on the shared volume
+    (mlflow,) = [d for _, d in documents() if d["kind"] == "Deployment" and d["metadata"]["name"] == "mlflow"]
+    container = mlflow["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][container["command"].index("--app-name") + 1] == "basic-auth"
+    assert {"MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(env_of(container))
+    assert "mlflow[auth]" in (DEPLOY / "Dockerfile").read_text()

@@ -1,6 +1,7 @@
 import hashlib
 
 import numpy as np
+from PIL import Image
 import pytest
 import scipy.linalg
 import torch
@@ -93,6 +94,10 @@ def test_second_evaluation_runs_no_backbone_forward_on_real_images(tmp_path):
     assert metrics1 == metrics2 and prov1 == prov2
     assert prov1["backbone"] == "tiny" and prov1["real_a"] == 10 and prov1["kid_subset_size"] == 10
     assert set(grids) == {"a2b", "b2a"} and grids["a2b"].name == "epoch_001_a2b.png"
+    picture = np.asarray(Image.open(grids["a2b"]).convert("L"))  # a title bar, then three labelled rows
+    assert picture[:14].min() < 100  # "a2b: A -> B, epoch 1"
+    bands = np.array_split(picture[16:, :30], 3)
+    assert all(band.min() < 100 for band in bands)  # "Original", "Translated", "Reconstructed"
     for key in ("fid", "kid", "fid_a2b", "fid_b2a", "l1_a2b", "psnr_b2a", "fid_a2b_se", "fid_b2a_se", "fid_se",
                 "kid_a2b_se", "kid_b2a_se", "kid_se"):
         assert np.isfinite(metrics1[key]), key
@@ -110,8 +115,10 @@ def test_grid_rows_are_original_translated_reconstructed(tmp_path):
     ev = Evaluator(tiny_eval(tmp_path), data, torch.device("cpu"))
     identity = torch.nn.Identity()
     _, _, grids = ev.evaluate(identity, identity, 3, tmp_path)
-    grid = np.asarray(Image.open(grids["a2b"]))
-    assert grid.shape == (2 + 3 * 18, 2 + 2 * 18, 3)  # 3 rows x 2 images of 16 px with 2 px padding
+    labelled = np.asarray(Image.open(grids["a2b"]))
+    grid = labelled[16:, -(2 + 2 * 18):]  # below the title bar, right of the row labels
+    assert labelled.shape[0] == 16 + 2 + 3 * 18  # 3 rows x 2 images of 16 px with 2 px padding
+    assert grid.shape == (2 + 3 * 18, 2 + 2 * 18, 3)
     first = grid[2:18, 2:18]
     assert np.array_equal(first, data.test_a[0].permute(1, 2, 0).numpy())
     assert np.array_equal(grid[20:36, 2:18], first) and np.array_equal(grid[38:54, 2:18], first)

@@ -20,5 +20,23 @@ def test_redact_drops_passwords_and_keeps_where_to_reconnect(text, expected):
 def test_a_password_in_the_tracking_uri_is_never_printed(tmp_path):
     result = run_cli("tuning.launch", "study=smoke", "mlflow.tracking_uri=http://alice:s3cret@127.0.0.1:9",
                      f"study.out_dir={tmp_path / 'o'}", env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
-    assert_user_error(result, "http://alice@127.0.0.1:9", "is not reachable")
+    assert_user_error(result, "mlflow.tracking_uri=http://127.0.0.1:9 ", "is not reachable")
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_credentials_move_out_of_the_uris_into_the_clients_environment():
+    from cyclegan.configtools import UserError
+    from tuning.redact import take_credentials
+    environ = {}
+    clean = take_credentials({"mlflow.tracking_uri": "https://alice:p%40ss@mlflow.example.com:5000/",
+                              "study.storage": "postgresql+psycopg2://optuna:pw@db.example.org/optuna"}, environ)
+    assert clean == {"mlflow.tracking_uri": "https://mlflow.example.com:5000/",
+                     "study.storage": "postgresql+psycopg2://optuna@db.example.org/optuna"}
+    assert environ == {"MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "p@ss", "PGPASSWORD": "pw"}
+    assert take_credentials({"study.storage": "sqlite:////tmp/a@b/optuna.db", "mlflow.tracking_uri": None}, {}) == \
+        {"study.storage": "sqlite:////tmp/a@b/optuna.db", "mlflow.tracking_uri": None}
+    with pytest.raises(UserError, match="mysql://u@db.example.org/x carries a password"):
+        take_credentials({"study.storage": "mysql://u:pw@db.example.org/x"}, {})
+    with pytest.raises(UserError, match="different PGPASSWORD"):
+        take_credentials({"mlflow.tracking_uri": "postgresql://a:one@db.example.org/m",
+                          "study.storage": "postgresql://a:two@db.example.org/o"}, {})

@@ -127,12 +127,15 @@ def test_launch_refuses_bad_input_before_starting(tmp_path, args, fragments):
 def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
     assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42 trials" in listing.stdout
+    # what each study costs: trials x epochs x images, and GPU-hours where it needs a GPU
+    assert "lambda_sweep   42 trials x 50 epochs x 6,287 images: at most ~" in listing.stdout
+    assert "smoke          4 trials x 2 epochs x 32 images, CPU" in listing.stdout
     usage = run_cli("tuning.launch", "--help")
     assert usage.returncode == 0 and "study=NAME" in usage.stdout and "painters" in usage.stdout
 
 
 def test_multi_node_cluster_with_local_state_is_refused():
-    from tuning.launch import check_cluster_storage
+    from tuning.preflight import check_cluster_storage
     local = load_study("smoke")
     check_cluster_storage(local, 1)  # one machine: local state is fine
     with pytest.raises(UserError) as err:
@@ -197,3 +200,55 @@ def test_study_names_that_mlflow_or_a_path_cannot_hold_are_refused_before_any_wo
     result = run_cli("tuning.launch", "study=smoke", f"study.name={name}", f"study.out_dir={tmp_path / 'o'}")
     assert_user_error(result, "may hold only letters")
     assert not (tmp_path / "o").exists()  # refused before anything was created
+
+
+def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
+    """The nightly schedule fires while last night's launch still runs: the launcher's study lock refuses
+    it before anything starts (the first launch is played by this test holding the lock)."""
+    from tuning.launches import lock_study
+    out = tmp_path / "out"
+    out.mkdir()
+    held = lock_study(load_study("smoke", [f"study.out_dir={out}"]))
+    try:
+        result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=120)
+        assert_user_error(result, "study smoke", "is already being run by pid", "wait for it to end")
+        assert not (out / "launches.json").exists()  # nothing of the second launch was started
+    finally:
+        held.close()
+
+
+@pytest.mark.parametrize("store, fragment", [("optuna.db", "study.storage=sqlite"), ("mlflow.db", "mlflow.tracking_uri=sqlite")])
+def test_a_damaged_store_is_one_line_before_anything_starts(tmp_path, store, fragment):
+    """A truncated SQLite file (a full disk, a copy cut short) is named with what to do, not a traceback."""
+    import sqlite3
+    out = tmp_path / "out"
+    out.mkdir()
+    good = sqlite3.connect(out / store)
+    good.executescript("CREATE TABLE t (x TEXT);" + "INSERT INTO t VALUES (hex(randomblob(500)));" * 200)
+    good.close()
+    data = (out / store).read_bytes()
+    (out / store).write_bytes(data[: len(data) // 3])
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=120)
+    assert_user_error(result, fragment, "cannot be opened", "restore")
+
+
+def file_tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("command", [
+    ["dashboards.report", "study=does_not_exist"],
+    ["tuning.launch", "study=smoke", "ray.address=127.0.0.1:9"],
+    ["tuning.launch", "study=smoke", "mlflow.tracking_uri=http://127.0.0.1:9"],
+    ["tuning.launch", "study=smoke", "data.name=folder", "data.root=photos"],
+    ["cyclegan.train", "data.name=folder", "data.root=photos", "train.out_dir=runs/first"],
+], ids=["report", "launch-ray", "launch-mlflow", "launch-data", "train-data"])
+def test_a_refused_command_leaves_the_file_tree_as_it_was(tmp_path, command):
+    """No store, folder or database is created by a command that then exits 2 (each check here comes after
+    the out_dir check), and nothing (such as MLflow's INFO lines) precedes the one error line."""
+    (tmp_path / "photos" / "trainA").mkdir(parents=True)  # a folder dataset with nothing in it
+    (tmp_path / "notes.txt").write_text("the user's own file")
+    before = file_tree(tmp_path)
+    result = run_cli(*command, cwd=tmp_path, timeout=180)
+    assert_user_error(result)
+    assert file_tree(tmp_path) == before

@@ -1,0 +1,101 @@
+"""The study's parent run in MLflow (SPEC §5): opened (or found again) by the launcher before the trials,
+and closed after them: child runs left RUNNING are marked, the best complete trial is tagged and its final
+generators registered. The per-trial child runs are written by `tracking.MlflowTracker`.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from .objective import OBJECTIVE, OUTCOME
+from .redact import redact
+from .study import Study
+from .tracking import GENERATORS, git_commit
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
+    return client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=10000)
+
+
+def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:
+    """Mark child runs still RUNNING (an interrupted study) so that no run is left RUNNING."""
+    open_runs = [r for r in child_runs(client, experiment_id, parent_run_id) if r.info.status == "RUNNING"]
+    for run in open_runs:
+        client.set_terminated(run.info.run_id, status=status)
+    return len(open_runs)
+
+
+def trial_objective(run) -> float | None:
+    """A child run's objective: its latest `objective` (tuning/objective.py), None if it never reported."""
+    value = run.data.metrics.get(OBJECTIVE)
+    return value if value is not None and math.isfinite(value) else None
+
+
+def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[str, str]:
+    """(experiment_id, parent_run_id): the study's experiment and its parent run (reused on resume)."""
+    experiment = client.get_experiment_by_name(study.experiment)
+    if experiment is None:
+        # A local store (the default, or an explicit sqlite:///...) keeps the study's artifacts in its out_dir,
+        # never in ./mlruns of whatever folder the launcher was started from; a server stores its own.
+        server = study.tracking_uri.startswith(("http://", "https://", "databricks"))
+        artifacts = None if server else (study.out_dir / "mlartifacts").as_uri()
+        experiment_id = client.create_experiment(study.experiment, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    # MLflow 3's UI opens GenAI experiments on a traces overview; ours are model training: show the runs.
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+    if resume:
+        parents = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+        if parents:
+            run_id = parents[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+            client.set_tag(run_id, "resumed", "true")
+            return experiment_id, run_id
+    earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    tags = {"study": study.name, "kind": "study", "git_commit": git_commit(), "mlflow.note.content": study.description}
+    if earlier:  # a continuation (e.g. tonight's scheduled launch): link it to the launch it extends
+        tags["previous_parent_run_id"] = earlier[0].info.run_id
+    run = client.create_run(experiment_id, run_name=f"study {study.name}", tags=tags)
+    if earlier:
+        client.set_tag(earlier[0].info.run_id, "next_parent_run_id", run.info.run_id)
+    params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
+              "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
+              "study.scheduler": study.launch.study.scheduler, "study.storage": redact(study.storage_url),
+              "search": json.dumps(list(study.search))}
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    return experiment_id, run.info.run_id
+
+
+def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
+    """Tag the best complete trial's run `best=true` (by `objective`: the study metric at the final
+    evaluation; trials stopped early are not ranked), note it on the parent and register its final
+    generators in the Model Registry."""
+    s = study.launch.study
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    scored = [(trial_objective(run), run) for run in child_runs(client, experiment_id, parent_run_id)
+              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None]
+    if not scored:
+        return None
+    value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
+    run_id = run.info.run_id
+    client.set_tag(run_id, "best", "true")
+    client.set_tag(parent_run_id, "best_run_id", run_id)
+    client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
+    if study.launch.mlflow.register_best:
+        name = f"catholic2gogh-{study.name}"
+        try:
+            client.create_registered_model(name, description=f"Best generators (G_A: A->B, G_B: B->A) of study {study.name}")
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run_id,
+                                    tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
+                                          OBJECTIVE: str(value)})
+    return run_id, value
