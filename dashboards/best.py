@@ -1,7 +1,8 @@
 """`python -m dashboards.best study=NAME input=DIR output=DIR [direction=b2a] [mlflow.tracking_uri=...]`
 
 Paints a folder of your photos with the best trial's generators, as registered in the MLflow Model
-Registry by the study (`catholic2gogh-<study>`, latest version). The direction defaults to the one the
+Registry by the study (`catholic2gogh-<study>`, the version with the alias `best`: the best trial over
+every launch). The direction defaults to the one the
 study optimised (`fid_b2a` -> b2a: photo -> painting in the official painting sets). The painting itself
 is done by `cyclegan.translate`, run as a command, so this package imports no training code.
 """
@@ -42,7 +43,10 @@ def main(args: list[str]) -> None:
         raise UserError(f"cannot read the model registry at {default_tracking_uri(opts)} ({str(exc)[:160]})") from None
     if not versions:
         raise UserError(f"no registered model {name}; run the study to the end first (it registers the best trial)")
-    latest = max(versions, key=lambda v: int(v.version))
+    try:  # the study's best over every launch; registries written before the alias: the newest version
+        latest = client.get_model_version_by_alias(name, "best")
+    except Exception:
+        latest = max(versions, key=lambda v: int(v.version))
     direction = opts.get("direction")
     if direction is None:
         parent = client.get_run(latest.run_id).data.tags.get("mlflow.parentRunId")

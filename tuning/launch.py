@@ -22,7 +22,7 @@ from .launches import (launch_arguments, last_launch, launches, lock_study, reco
                        with_stored_overrides)
 from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
-                        prepare_inputs)
+                        not_yet_created, prepare_inputs)
 from .redact import redact, take_credentials
 from .study import Study, available_studies, base_changes, load_study, planned_trials
 
@@ -133,8 +133,9 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     from ray import tune
 
     from .console import summary
-    from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run
-    from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage
+    from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run, study_trial_runs
+    from .history import check_continuation, record_settings, trials_before
+    from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage, stored_study
     from .console import ConsoleReporter
     from .tracking import BEHIND, MlflowTracker
     from .trainable import run_trial
@@ -157,6 +158,8 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         check_reachable(address)
     check_tracking(study)
     check_storage(study)
+    if not not_yet_created(study.storage_url):  # a continuation: the same settings as the stored trials
+        check_continuation(study, stored_study(optuna_storage(study.storage_url), study.name))
     prepare_inputs(study)
     study.out_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_study(study)  # noqa: F841 (held until this process ends)
@@ -193,6 +196,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
                                        resume_errored=False, restart_errored=False)
         else:
             record_launch(study, name, launch_arguments(study, overrides))
+            study.trials_before = trials_before(study_trial_runs(client, experiment_id, study.name))
             tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
             tuner = tune.Tuner(
                 trainable,
@@ -207,6 +211,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
         sign_state(study.out_dir / name)  # tuner.pkl, written when the Tuner was made
+        record_settings(study, stored_study(storage, study.name))  # the searcher has created the Optuna study
         results = tuner.fit()
         sign_state(study.out_dir / name)  # Tune's final save
     except BaseException as exc:  # a second Ctrl+C, or Tune itself failing: still leave no run RUNNING
@@ -247,11 +252,12 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
             print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
                   "the URIs given again)", file=sys.stderr)
         return 130
-    report_best(study, client, best, results.num_errors, summary(study, child_runs(client, experiment_id, parent_run_id)))
+    table = summary(study, child_runs(client, experiment_id, parent_run_id))
+    report_best(study, client, parent_run_id, best, results.num_errors, table)
     return 0
 
 
-def report_best(study: Study, client, best, errors: int, table: str = "") -> None:
+def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
     metric = study.launch.study.metric
     if table:
         print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
@@ -262,7 +268,8 @@ def report_best(study: Study, client, best, errors: int, table: str = "") -> Non
     run = client.get_run(run_id)
     searched = {k: run.data.params.get(k) for k in study.search if k in run.data.params}
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
-    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {json.dumps(searched)}")
+    earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
+    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {json.dumps(searched)}{earlier}")
     print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
     if study.base_config().total_epochs < 20:
         print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "

@@ -16,10 +16,18 @@ from .redact import redact
 from .study import Study
 from .tracking import GENERATORS, git_commit
 
+BEST_ALIAS = "best"  # the registry alias of the study's best generators (dashboards.best paints with it)
+
 
 def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list:
     return client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
                               max_results=10000)
+
+
+def study_trial_runs(client: MlflowClient, experiment_id: str, study_name: str) -> list:
+    """The trial runs of every launch of the study (the parent runs, kind=study, left out)."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.study = '{study_name}'", max_results=50000)
+    return [run for run in runs if run.data.tags.get("kind") != "study"]
 
 
 def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:
@@ -74,28 +82,45 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
 
 
 def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
-    """Tag the best complete trial's run `best=true` (by `objective`: the study metric at the final
-    evaluation; trials stopped early are not ranked), note it on the parent and register its final
-    generators in the Model Registry."""
+    """Mark the study's best complete trial over every launch (by `objective`: the study metric at the final
+    evaluation; trials stopped early are not ranked): exactly one run of the experiment is `best=true`, the
+    parent run of this launch notes it, and its final generators are registered in the Model Registry under
+    the alias `best` -- as a new version only when it is not the registered best already, so a launch that
+    does not improve on an earlier one adds nothing to the registry."""
     s = study.launch.study
     experiment_id = client.get_run(parent_run_id).info.experiment_id
-    scored = [(trial_objective(run), run) for run in child_runs(client, experiment_id, parent_run_id)
+    runs = study_trial_runs(client, experiment_id, study.name)
+    scored = [(trial_objective(run), run) for run in runs
               if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None]
     if not scored:
         return None
     value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
     run_id = run.info.run_id
+    for other in runs:
+        if other.data.tags.get("best") == "true" and other.info.run_id != run_id:
+            client.delete_tag(other.info.run_id, "best")
     client.set_tag(run_id, "best", "true")
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
-        name = f"catholic2gogh-{study.name}"
-        try:
-            client.create_registered_model(name, description=f"Best generators (G_A: A->B, G_B: B->A) of study {study.name}")
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run_id,
-                                    tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
-                                          OBJECTIVE: str(value)})
+        register_best(client, study, run, value)
     return run_id, value
+
+
+def register_best(client: MlflowClient, study: Study, run, value: float) -> None:
+    name = f"catholic2gogh-{study.name}"
+    try:
+        client.create_registered_model(
+            name, description=f"Best generators (G_A: A->B, G_B: B->A) of study {study.name}")
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    try:
+        if client.get_model_version_by_alias(name, BEST_ALIAS).run_id == run.info.run_id:
+            return  # already the registered best
+    except MlflowException:
+        pass  # no best registered yet
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run.info.run_id,
+                                          tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
+                                                OBJECTIVE: str(value)})
+    client.set_registered_model_alias(name, BEST_ALIAS, version.version)

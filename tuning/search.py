@@ -141,6 +141,13 @@ def make_sampler(study: Study, done: int = 0) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=seed)
 
 
+def stored_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # no such study yet
+        return None
+
+
 def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
     try:
         return len(optuna.load_study(study_name=name, storage=storage).trials)

@@ -58,6 +58,7 @@ class Study:
     search: dict[str, Distribution]
     launch: LaunchConfig
     continuing: bool = False                        # the storage already holds trials of this study
+    trials_before: int = 0                          # trials of earlier launches: names go on from there
     _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
@@ -162,7 +163,9 @@ class Study:
         return self.engine_overrides(trial_config)["train.seed"]
 
     def run_name(self, number: int, trial_config: dict) -> str:
-        parts = [f"t{number:04d}"]
+        """`t0007 lcyc=8.2 lid=0.5`: `number` counts this launch's trials, the name the study's (t0005 is the
+        first trial of a launch that continues four)."""
+        parts = [f"t{self.trials_before + number:04d}"]
         for name in self.search:
             if name in trial_config:
                 value = trial_config[name]

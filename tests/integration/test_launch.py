@@ -220,3 +220,20 @@ def test_a_second_launch_continues_the_study(tmp_path):
     assert second.data.tags["previous_parent_run_id"] == first.info.run_id
     assert first.data.tags["next_parent_run_id"] == second.info.run_id
     assert sum(c.data.tags["mlflow.parentRunId"] == second.info.run_id for c in children) == 2
+    # one history: names go on (t0003 after t0002), exactly one best=true over both launches, and the
+    # registry's `best` alias names it; a version is added only by a launch that improved on the best
+    by_launch = {p.info.run_id: sorted(c.info.run_name.split()[0] for c in children
+                                       if c.data.tags["mlflow.parentRunId"] == p.info.run_id) for p in (first, second)}
+    assert by_launch == {first.info.run_id: ["t0001", "t0002"], second.info.run_id: ["t0003", "t0004"]}
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert len(best) == 1 and best[0].data.metrics["objective"] == min(c.data.metrics["objective"] for c in children)
+    first_best = min((c for c in children if c.data.tags["mlflow.parentRunId"] == first.info.run_id),
+                     key=lambda c: c.data.metrics["objective"])
+    versions = client.search_model_versions("name = 'catholic2gogh-smoke'")
+    assert len(versions) == (1 if best[0].info.run_id == first_best.info.run_id else 2)
+    assert client.get_model_version_by_alias("catholic2gogh-smoke", "best").run_id == best[0].info.run_id
+    # a continuation under other settings would mix incomparable trials: refused, naming the key, nothing run
+    changed = run_cli("tuning.launch", *args, "model.ngf=12", timeout=120)
+    assert changed.returncode == 2 and changed.stderr.count("\n") == 1, changed.stderr
+    assert "model.ngf (8 -> 12)" in changed.stderr and "study.out_dir" in changed.stderr
+    assert len(optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials) == 4
