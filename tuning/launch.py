@@ -139,6 +139,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     from .console import ConsoleReporter
     from .tracking import BEHIND, MlflowTracker
     from .trainable import run_trial
+    from .trial_storage import compact_finished
     from .tune_state import StateSigner
     from .tune_state import sign as sign_state
     from .tune_state import verify as verify_state
@@ -244,6 +245,8 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
               f"every result is kept in {study.out_dir}: when the server is back, log them with: {again}",
               file=sys.stderr)
         return 1
+    if complete:  # every trial's results are in MLflow and Tune's final snapshot says nothing is to resume
+        compact_finished(results)
     stop_ray()
     if not complete:
         print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with "

@@ -68,6 +68,14 @@ def test_smoke_study_end_to_end(tmp_path):
                             and p.endswith(".png")]) == 1
         assert [a.path for a in client.list_artifacts(child.info.run_id, "final_generators")] == [
             "final_generators/generators.pt"]
+    # at rest a finished trial keeps its final generators once in Tune's folder, no engine state
+    trial_dirs = [d for d in out.glob("smoke-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
+    assert len(trial_dirs) == 4
+    for trial_dir in trial_dirs:
+        newest = max(trial_dir.glob("checkpoint_*"))
+        assert not list(trial_dir.glob("checkpoint_*/last.pt"))
+        assert list(trial_dir.glob("checkpoint_*/generators.pt")) == [newest / "generators.pt"]
+        assert (newest / "b2a.png").is_file() and (newest / "metrics.json").is_file()
     best = [c for c in children if c.data.tags.get("best") == "true"]
     assert len(best) == 1
     assert any(c.data.tags.get("baseline") == "true" and c.data.params["loss.lambda_cyc"] == "10.0" for c in children)
