@@ -18,7 +18,7 @@ from pathlib import Path
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
-from .launches import (launch_arguments, last_launch, launches, lock_study, record_launch,
+from .launches import (launch_arguments, last_launch, launch_of, launches, lock_study, record_launch,
                        with_stored_overrides)
 from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
@@ -163,7 +163,13 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         check_continuation(study, stored_study(optuna_storage(study.storage_url), study.name))
     prepare_inputs(study)
     study.out_dir.mkdir(parents=True, exist_ok=True)
-    lock = lock_study(study)  # noqa: F841 (held until this process ends)
+    name = previous if resume else f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    lock, killed_holder = lock_study(study, name)  # noqa: RUF059 (the lock is held until this process ends)
+    own_launches = {name}
+    if killed_holder:  # its launcher was killed: the trials it left RUNNING are this launch's to close
+        own_launches.add(launch_of(killed_holder) or name)
+        print(f"study {study.name}: took over the lock of {killed_holder}, which ended without releasing it; "
+              "its unfinished trials are marked failed when this launch completes", flush=True)
     client = MlflowClient(study.tracking_uri)
     start_ray(study, verbose)
     try:
@@ -186,7 +192,6 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         interrupted["signal"] = signum
         os.kill(os.getpid(), signal.SIGUSR1)
     previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
-    name = previous if resume else f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def stop_ray():
         remove_staging(name)
@@ -201,9 +206,9 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
             tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
             tuner = tune.Tuner(
                 trainable,
-                tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage), scheduler=make_scheduler(study),
-                                            num_samples=study.num_trials, metric=OBJECTIVE,
-                                            mode=study.launch.study.mode),
+                tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage, name),
+                                            scheduler=make_scheduler(study), num_samples=study.num_trials,
+                                            metric=OBJECTIVE, mode=study.launch.study.mode),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(study.out_dir),
                     callbacks=[tracker, ConsoleReporter(study), StateSigner(study.out_dir / name)],
@@ -235,7 +240,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
             raise MlflowException(f"results of trials {(study.out_dir / BEHIND).read_text()} are not logged yet")
         close_open_runs(client, experiment_id, parent_run_id)
         if complete:
-            fail_orphans(storage, study.name)
+            fail_orphans(storage, study.name, own_launches)
             best = mark_best(client, study, parent_run_id)
         client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
     except (MlflowException, OSError) as exc:

@@ -19,6 +19,8 @@ from ray.tune.search.optuna import OptunaSearch
 from .objective import FINAL, OBJECTIVE
 from .study import REPEAT_INDEX, Study
 
+LAUNCH_ATTR = "launch"  # Optuna trial user attribute: the Tune experiment (launch) that asked for the trial
+
 
 class SearchSpace:
     """Optuna define-by-run space. A class, not a closure: Ray pickles the searcher with the experiment."""
@@ -57,13 +59,16 @@ class StudySearch(OptunaSearch):
     - Every Optuna trial records its Ray trial id (`ray_trial_id`), the key MLflow runs are tagged with.
       With `study.seeds > 1` one Optuna trial stands for its seeds (Ray's Repeater): it names the first
       seed's trial and holds the mean over the seeds.
+    - Every Optuna trial records the launch (Tune experiment) that asked for it (`launch`), so a launch
+      only ever marks its own orphans, never the running trials of another launch of the study.
     - It survives a launcher killed with SIGKILL: Tune's last state snapshot can predate the end of a
       trial that Optuna's storage already recorded as finished; on resume Tune replays that trial from
       its checkpoint, and reporting to a finished Optuna trial must not crash the study.
     """
 
-    def __init__(self, *args, baseline_points: list[dict] | None = None, **kwargs):
+    def __init__(self, *args, baseline_points: list[dict] | None = None, launch: str = "", **kwargs):
         self._baseline_points = baseline_points or []
+        self._launch = launch  # the Tune experiment asking; its orphans are the only ones it may fail
         super().__init__(*args, **kwargs)
 
     def _setup_study(self, mode):
@@ -76,6 +81,7 @@ class StudySearch(OptunaSearch):
         config = super().suggest(trial_id)
         ot_trial = self._ot_trials[trial_id]
         ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr(LAUNCH_ATTR, self._launch)
         index = ot_trial.user_attrs.get("seed_index")
         if config is not None and index:
             config[REPEAT_INDEX] = int(index)
@@ -117,15 +123,18 @@ class StudySearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def fail_orphans(storage: optuna.storages.BaseStorage, name: str) -> int:
-    """After a complete study, Optuna trials still RUNNING were asked for by a launcher that was killed
-    (SIGKILL) before Tune's state snapshot recorded them; nothing will ever finish them. Mark them FAIL so
-    the history says what happened and TPE does not wait on them."""
+def fail_orphans(storage: optuna.storages.BaseStorage, name: str, launches: set[str]) -> int:
+    """After a complete launch, Optuna trials still RUNNING that `launches` asked for (this launch, and one
+    whose launcher was killed and whose lock it took over) were asked for before a SIGKILL and after Tune's
+    last state snapshot; nothing will ever finish them. Mark them FAIL so the history says what happened
+    and TPE does not wait on them. Trials of other launches are left alone: they may be running now.
+    Trials stored before launches were recorded (no `launch` attribute) count as orphans, as they did."""
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return 0
-    orphans = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    orphans = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+               if t.user_attrs.get(LAUNCH_ATTR, "") in launches | {""}]
     for trial in orphans:
         study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", "orphaned: its launcher was killed")
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -155,7 +164,7 @@ def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
         return 0
 
 
-def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None):
+def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None, launch: str = ""):
     """A new launch of a study whose storage already has trials continues it: TPE learns from all of
     them, and the baseline, evaluated by the first launch, is not queued again. Optuna optimises the
     study's `objective` (tuning/objective.py), the value every report ranks by."""
@@ -165,7 +174,8 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
     baseline = None if done else study.baseline_point()
     searcher = StudySearch(space=SearchSpace(study), metric=OBJECTIVE, mode=s.mode, sampler=make_sampler(study, done),
                            study_name=study.name, storage=storage,
-                           baseline_points=[baseline] * study.reference_repeats if baseline else None)
+                           baseline_points=[baseline] * study.reference_repeats if baseline else None,
+                           launch=launch)
     if s.seeds > 1:
         searcher = Repeater(searcher, repeat=s.seeds, set_index=True)
     return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)

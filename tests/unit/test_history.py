@@ -56,3 +56,63 @@ def test_trial_names_go_on_from_the_highest_number():
     study = load_study("smoke")
     study.trials_before = 4
     assert study.run_name(1, {"loss.lambda_cyc": 2.0}).startswith("t0005 lcyc=2")
+
+
+def killed_holder(out, launch):
+    """A launcher stand-in: another process takes the study lock and is killed with SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    code = ("import time\nfrom tuning.launches import lock_study\nfrom tuning.study import load_study\n"
+            f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), '{launch}')\nprint('held', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+
+
+def test_a_killed_launchers_lock_is_taken_over_and_named(tmp_path):
+    from tuning.launches import launch_of, lock_study
+    out = tmp_path / "out"
+    out.mkdir()
+    killed_holder(out, "smoke-20261128-010203")
+    handle, left = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
+    try:
+        assert left is not None and "pid" in left and launch_of(left) == "smoke-20261128-010203"
+    finally:
+        handle.close()
+
+
+def test_a_normal_exit_leaves_no_holder_behind(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    from tuning.launches import lock_study
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("from tuning.launches import lock_study\nfrom tuning.study import load_study\n"
+            f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), 'smoke-clean')\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+    handle, left = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
+    handle.close()
+    assert left is None
+
+
+def test_a_launch_fails_only_its_own_orphans(tmp_path):
+    """Launch B ends while launch A still trains a trial: B must not mark A's trial failed (issue 13)."""
+    from tuning.search import LAUNCH_ATTR, fail_orphans, optuna_storage
+    storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    history = optuna.create_study(study_name="smoke", storage=storage)
+    for launch in ("A", "B", None):
+        trial = history.ask()
+        if launch:
+            trial.set_user_attr(LAUNCH_ATTR, launch)
+    assert fail_orphans(storage, "smoke", {"B"}) == 2  # B's own, and one stored before launches were recorded
+    states = {t.user_attrs.get(LAUNCH_ATTR): t.state for t in optuna.load_study(study_name="smoke",
+                                                                                storage=storage).trials}
+    assert states == {"A": optuna.trial.TrialState.RUNNING, "B": optuna.trial.TrialState.FAIL,
+                      None: optuna.trial.TrialState.FAIL}

@@ -208,10 +208,11 @@ def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
     from tuning.launches import lock_study
     out = tmp_path / "out"
     out.mkdir()
-    held = lock_study(load_study("smoke", [f"study.out_dir={out}"]))
+    held, _ = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-first")
     try:
         result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=120)
-        assert_user_error(result, "study smoke", "is already being run by pid", "wait for it to end")
+        assert_user_error(result, "study smoke", "is already being run by pid", "(launch smoke-first)",
+                          "wait for it to end")
         assert not (out / "launches.json").exists()  # nothing of the second launch was started
     finally:
         held.close()
