@@ -70,9 +70,10 @@ class MlflowServer:
     Only the process group it started is signalled."""
 
     def __init__(self, root: Path, port: int | None = None, args: tuple = (), env: dict | None = None,
-                 log: Path | None = None):
-        """Serves `root`/mlflow.db (artifacts to `root`/artifacts); the server's output goes to `log`."""
+                 log: Path | None = None, backend: str | None = None):
+        """Serves `backend` (default `root`/mlflow.db; artifacts to `root`/artifacts); output goes to `log`."""
         self.root, self.port, self.args, self.env = root, port or free_port(), args, env or {}
+        self.backend = backend or f"sqlite:///{root / 'mlflow.db'}"
         self.log = log or root / "server.log"
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
@@ -83,8 +84,8 @@ class MlflowServer:
         import requests
         log = open(self.log, "a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", *self.args, "--backend-store-uri",
-             f"sqlite:///{self.root / 'mlflow.db'}", "--artifacts-destination", str(self.root / "artifacts"),
+            [sys.executable, "-m", "mlflow", "server", *self.args, "--backend-store-uri", self.backend,
+             "--artifacts-destination", str(self.root / "artifacts"),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
             env=dict(os.environ, **self.env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -125,3 +126,61 @@ def descendants(root: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server binaries (`apt-get install postgresql`), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    return found[-1].parent if found else None
+
+
+class PostgresServer:
+    """A real PostgreSQL on 127.0.0.1 in a temp folder (initdb, trust auth for user `c2g`), started and
+    stopped by PID. PostgreSQL refuses to run as root: as root it runs as Debian's `postgres` user."""
+
+    def __init__(self, root: Path):
+        import tempfile
+        self.bin = postgres_bin()
+        self.data = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))  # the socket path must stay short
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log = root / "postgres.log"
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def url(self, database: str) -> str:
+        return f"postgresql://c2g@127.0.0.1:{self.port}/{database}"
+
+    def start(self, databases: tuple = ("optuna", "mlflow"), timeout: float = 60) -> "PostgresServer":
+        import shutil
+        import time
+        if self.as_user:
+            shutil.chown(self.data, "postgres", "postgres")
+        subprocess.run([*self.as_user, str(self.bin / "initdb"), "-D", str(self.data / "db"), "-U", "c2g",
+                        "-A", "trust", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+        log = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            [*self.as_user, str(self.bin / "postgres"), "-D", str(self.data / "db"), "-h", "127.0.0.1",
+             "-p", str(self.port), "-k", str(self.data), "-c", "max_connections=200", "-c", "fsync=off"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.time() + timeout
+        while subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                             capture_output=True).returncode != 0:
+            assert self.proc.poll() is None and time.time() < deadline, self.log.read_text()[-2000:]
+            time.sleep(0.3)
+        for database in databases:
+            subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "c2g",
+                            database], check=True, capture_output=True, timeout=60)
+        return self
+
+    def stop(self) -> None:
+        import shutil
+        import signal
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        shutil.rmtree(self.data, ignore_errors=True)

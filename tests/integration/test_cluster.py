@@ -1,0 +1,162 @@
+"""Studies as they run on a cluster (issue 13): a real multi-node Ray cluster (Ray's own
+`ray.cluster_utils.Cluster`: a head and two worker nodes, each a raylet on 127.0.0.1), Optuna on a real
+PostgreSQL and an MLflow server on the same database. One PostgreSQL, one MLflow server and one cluster
+for the module; each test has its own databases and experiment. Skipped where PostgreSQL is not installed
+(`.ci/run` installs Debian's `postgresql`)."""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import ROOT, MlflowServer, PostgresServer, descendants, postgres_bin, run_cli
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None,
+                                reason="PostgreSQL is not installed (apt-get install postgresql)")
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server.start(databases=("mlflow", "optuna_multinode", "optuna_concurrent"))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres, tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), backend=postgres.url("mlflow"))
+    try:
+        yield server.start(timeout=120)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head without CPUs (trials run on the workers) and two one-CPU worker nodes, all on loopback."""
+    from ray.cluster_utils import Cluster
+    loopback = {"node_ip_address": "127.0.0.1", "object_store_memory": 100 * 1024 ** 2}
+    temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # Ray's socket paths must stay short
+    ray_cluster = Cluster(initialize_head=True, shutdown_at_exit=True,
+                          head_node_args={**loopback, "num_cpus": 0, "include_dashboard": False, "temp_dir": temp})
+    try:
+        workers = [ray_cluster.add_node(**loopback, num_cpus=1) for _ in range(2)]
+        ray_cluster.wait_for_nodes()
+        yield ray_cluster, workers
+    finally:
+        ray_cluster.shutdown()  # stops exactly the processes it started
+
+
+def raylet_pid(node) -> int:
+    from ray._private import ray_constants
+    return node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+
+
+def wait_for(predicate, timeout, what, launcher):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if launcher.poll() is not None:
+            raise AssertionError(f"the launcher ended before {what}:\n{launcher.stdout.read()[-4000:]}")
+        time.sleep(1)
+    launcher.kill()
+    raise AssertionError(f"timed out waiting for {what}:\n{launcher.communicate()[0][-4000:]}")
+
+
+def epochs_logged(client, run_id, metric="epoch"):
+    return [m.step for m in client.get_metric_history(run_id, metric)]
+
+
+def grid_steps(client, run_id):
+    paths = [a.path for a in client.list_artifacts(run_id, "images")]
+    return sorted((p.split("/")[1].split("+")[0], int(p.split("+step+")[1].split("+")[0])) for p in paths
+                  if "+step+" in p and p.endswith(".png"))
+
+
+def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlflow_server, tmp_path):
+    ray_cluster, workers = cluster
+    out = tmp_path / "shared"  # every node of this cluster is this machine: its disk is their shared mount
+    args = ["study=smoke", f"study.out_dir={out}", "study.shared_out_dir=true",
+            f"ray.address={ray_cluster.address}", f"study.storage={postgres.url('optuna_multinode')}",
+            f"mlflow.tracking_uri={mlflow_server.url}", "mlflow.experiment=smoke-multinode", "study.num_samples=2",
+            "study.max_concurrent=2", "study.scheduler=none", "trial.cpus=1", "train.epochs=2", "train.decay_epochs=2"]
+    launcher = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    try:
+        # a trial that has checkpointed epoch 1: find its worker process and the node that runs it
+        trial_dir = wait_for(lambda: next((d for d in sorted(out.glob("smoke-*/run_trial_*"))
+                                           if any(d.glob("checkpoint_*")) and (d / "worker.pid").is_file()), None),
+                             300, "a trial's first checkpoint", launcher)
+        old_pid = int((trial_dir / "worker.pid").read_text())
+        victim = next(node for node in workers if old_pid in descendants(raylet_pid(node)))
+        ray_cluster.remove_node(victim, allow_graceful=False)  # the node dies mid-trial, its worker with it
+        output, _ = launcher.communicate(timeout=540)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, output[-4000:]
+    assert int((trial_dir / "worker.pid").read_text()) != old_pid  # restarted, on the node still alive
+    # it went on from its checkpoint: the restarted engine began after epoch 1
+    engine_epochs = [json.loads(line)["epoch"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+    assert engine_epochs and engine_epochs[0] > 1 and engine_epochs[-1] == 4, engine_epochs
+    client = MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name("smoke-multinode")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.study = 'smoke'")
+    children = [r for r in runs if r.data.tags.get("kind") != "study"]
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    restarted = [r for r in children if r.data.tags.get("restarts") == "1"]
+    assert len(restarted) == 1 and trial_dir.name.startswith(f"run_trial_{restarted[0].data.tags['trial_id']}")
+    for run in children:  # the same MLflow run, every epoch and every grid once
+        assert epochs_logged(client, run.info.run_id) == [1, 2, 3, 4]
+        assert grid_steps(client, run.info.run_id) == [(d, e) for d in ("a2b", "b2a") for e in (1, 2, 3, 4)]
+    trials = optuna.load_study(study_name="smoke", storage=postgres.url("optuna_multinode")).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlflow_server, tmp_path):
+    """Optuna on PostgreSQL and an MLflow server on the same database, 8 trials at once, a report read
+    mid-run: no metric point, image or Optuna value lost or doubled."""
+    out = tmp_path / "study"
+    storage = postgres.url("optuna_concurrent")
+    args = ["study=smoke", f"study.out_dir={out}", f"study.storage={storage}",
+            f"mlflow.tracking_uri={mlflow_server.url}", "mlflow.experiment=smoke-concurrent", "study.num_samples=8",
+            "study.max_concurrent=8", "study.scheduler=none", "trial.cpus=0.25", "ray.num_cpus=2"]
+    launcher = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    client = MlflowClient(mlflow_server.url)
+    try:
+        def finished_trials():
+            experiment = client.get_experiment_by_name("smoke-concurrent")
+            if experiment is None:
+                return 0
+            runs = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'FINISHED'")
+            return sum(r.data.tags.get("kind") != "study" for r in runs)
+        wait_for(lambda: finished_trials() >= 2, 400, "two finished trials", launcher)
+        assert launcher.poll() is None, "the study ended before the report could read it mid-run"
+        report = run_cli("dashboards.report", "study=smoke", f"mlflow.tracking_uri={mlflow_server.url}",
+                         "mlflow.experiment=smoke-concurrent", f"out={tmp_path / 'report'}", timeout=300)
+        output, _ = launcher.communicate(timeout=540)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
+    assert launcher.returncode == 0, output[-4000:]
+    experiment = client.get_experiment_by_name("smoke-concurrent")
+    children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") != "study"]
+    assert len(children) == 8 and len({r.data.tags["trial_id"] for r in children}) == 8
+    trials = optuna.load_study(study_name="smoke", storage=storage).trials
+    assert len(trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in trials}
+    for run in children:
+        assert epochs_logged(client, run.info.run_id) == [1, 2]
+        assert epochs_logged(client, run.info.run_id, "objective") == [1, 2]
+        assert grid_steps(client, run.info.run_id) == [("a2b", 1), ("a2b", 2), ("b2a", 1), ("b2a", 2)]
+        assert by_ray_id[run.data.tags["trial_id"]].value == pytest.approx(run.data.metrics["objective"])
