@@ -52,8 +52,18 @@ def scratch_dir() -> Path:
     return base / SCRATCH / context.get_experiment_name() / context.get_trial_id()
 
 
+def trial_folder() -> Path:
+    """The trial's folder in `study.out_dir` (Tune's storage; shared by every node of a cluster), not its
+    working directory: that one is in the Ray session folder of the node running the trial, and a trial
+    restarted on another node would not find what was left there (the divergence marker above all)."""
+    # storage_path is study.out_dir, a local (or mounted) folder: its trial path is a plain path
+    folder = Path(tune.get_context().get_storage().trial_fs_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def run_trial(config: dict, study: Study) -> None:
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    trial_dir = trial_folder()
     marker = trial_dir / DIVERGED
     if marker.is_file():  # a restart from the last checkpoint would diverge again: fail at once
         raise TrainingDiverged(marker.read_text())
@@ -78,7 +88,8 @@ def run_trial(config: dict, study: Study) -> None:
                 continue  # Tune hears from the trial at evaluation epochs only: every result has the metric
             result = dict(report.metrics, provenance=report.provenance,
                           **objective_fields(report.metrics, study.launch.study.metric, report.final))
-            with tempfile.TemporaryDirectory(prefix="report-", dir=trial_dir) as tmp:
+            # staged in the scratch folder: nothing Ray syncs sees it half-written or half-deleted
+            with tempfile.TemporaryDirectory(prefix="report-", dir=out_dir) as tmp:
                 tmp = Path(tmp)
                 link_or_copy(report.checkpoint, tmp / "last.pt")
                 save_atomic({"model": to_dict(cfg.model), "G_A": trainer.nets["G_A"].state_dict(),

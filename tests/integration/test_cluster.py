@@ -95,6 +95,15 @@ def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlfl
         trial_dir = wait_for(lambda: next((d for d in sorted(out.glob("smoke-*/run_trial_*"))
                                            if any(d.glob("checkpoint_*")) and (d / "worker.pid").is_file()), None),
                              300, "a trial's first checkpoint", launcher)
+        # ... once Tune has registered that checkpoint (the tracker logs an epoch after Tune took the result)
+        trial_id = trial_dir.name.split("_")[2]
+        client = MlflowClient(mlflow_server.url)
+
+        def epoch_logged():
+            experiment = client.get_experiment_by_name("smoke-multinode")
+            runs = client.search_runs([experiment.experiment_id], f"tags.trial_id = '{trial_id}'") if experiment else []
+            return runs and "epoch" in runs[0].data.metrics
+        wait_for(epoch_logged, 120, "the trial's first logged epoch", launcher)
         old_pid = int((trial_dir / "worker.pid").read_text())
         victim = next(node for node in workers if old_pid in descendants(raylet_pid(node)))
         ray_cluster.remove_node(victim, allow_graceful=False)  # the node dies mid-trial, its worker with it
@@ -107,7 +116,6 @@ def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlfl
     # it went on from its checkpoint: the restarted engine began after epoch 1
     engine_epochs = [json.loads(line)["epoch"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
     assert engine_epochs and engine_epochs[0] > 1 and engine_epochs[-1] == 4, engine_epochs
-    client = MlflowClient(mlflow_server.url)
     experiment = client.get_experiment_by_name("smoke-multinode")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.study = 'smoke'")
     children = [r for r in runs if r.data.tags.get("kind") != "study"]

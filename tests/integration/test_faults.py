@@ -72,3 +72,6 @@ def test_a_diverging_trial_fails_with_a_reason_and_the_study_goes_on(tmp_path):
     assert absurd.info.status == "FAILED"
     assert "TrainingDiverged" in absurd.data.tags["error"] and "lower the learning rates" in absurd.data.tags["error"]
     assert not client.get_metric_history(absurd.info.run_id, "fid")  # stopped within its first epoch
+    # the marker that stops a restart lives in the study's folder (shared on a cluster), written directly
+    marker = list(out.glob(f"diverge-*/run_trial_{absurd.data.tags['trial_id']}_*/diverged.txt"))
+    assert len(marker) == 1 and "became nan" in marker[0].read_text()
