@@ -44,9 +44,10 @@ def check_continuation(study: Study, optuna_study) -> None:
     stored = optuna_study.user_attrs.get(HISTORY_ATTR) if optuna_study is not None else None
     if not stored:
         return  # a new study, or one stored before settings were recorded: this launch records them
-    keys = differing_keys(stored, settings(study))
+    current = settings(study)
+    keys = differing_keys(stored, current)
     if keys:
-        shown = ", ".join(f"{k} ({_short(stored.get(k))} -> {_short(settings(study).get(k))})" for k in keys[:6])
+        shown = ", ".join(f"{k} ({_short(stored.get(k))} -> {_short(current.get(k))})" for k in keys[:6])
         more = f" and {len(keys) - 6} more" if len(keys) > 6 else ""
         raise UserError(f"study {study.name} in {redact(study.storage_url)} was run with other settings: {shown}"
                         f"{more}; its trials would not be comparable. Launch with the stored settings, or start a "
