@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
 from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
+from tuning.run_layout import image_step
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
                    "eval.amp")
@@ -162,6 +163,6 @@ def grid_image(client: MlflowClient, runs: StudyRuns, run_id: str, direction: st
     mine = [p for p in images if p.split("/")[-1].startswith(f"{direction}+step+")]
     if not mine:
         return None
-    steps = {p: int(p.split("+step+")[1].split("+")[0]) for p in mine}
+    steps = {p: image_step(p) for p in mine}
     pick = [p for p in mine if steps[p] == step] or [max(mine, key=steps.get)]
     return str(folder / pick[0]) if folder is not None else client.download_artifacts(run_id, pick[0], dst)

@@ -13,7 +13,6 @@ import shutil
 import signal
 import sys
 import time
-from pathlib import Path
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
@@ -102,13 +101,10 @@ def remove_staging(experiment: str) -> None:
     """Delete this launch's trial folders and trial scratch from the local Ray session folder
     (`<temp>/session_*/artifacts/<time>/<experiment>`, `…/catholic2gogh-scratch/<experiment>`): trials clean
     up after themselves, this catches those whose worker was killed."""
-    import ray
-
-    from .trainable import SCRATCH
-    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
-    if node is None:
+    from .trainable import SCRATCH, ray_session_dir
+    session = ray_session_dir()
+    if session is None:
         return
-    session = Path(node.get_session_dir_path())
     for staged in [*(session / "artifacts").glob(f"*/{experiment}"), session / SCRATCH / experiment]:
         shutil.rmtree(staged, ignore_errors=True)
 

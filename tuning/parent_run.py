@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
+from .run_layout import GENERATORS
 from .study import Study
-from .tracking import GENERATORS, git_commit
+from .tracking import git_commit
 
 BEST_ALIAS = "best"  # the registry alias of the study's best generators (dashboards.best paints with it)
 

@@ -28,17 +28,11 @@ from cyclegan.configtools import flatten, to_dict
 
 from .objective import FINAL, OBJECTIVE, OUTCOME
 from .redact import redact
+from .run_layout import GENERATORS, image_step
 from .study import Study
 
 MAX_TAG = 4000
-GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
 BEHIND = "tracking-behind.json"  # in out_dir: trials MLflow did not take by the end of a launch
-
-
-def image_step(artifact_path: str) -> int:
-    """The step of an image logged with `log_image(..., step=N)` (`images/a2b+step+N+...png`), else 0."""
-    head = artifact_path.split("+step+")
-    return int(head[1].split("+")[0]) if len(head) > 1 else 0
 
 
 def tune_results(trial) -> list[dict]:

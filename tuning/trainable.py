@@ -41,13 +41,18 @@ def link_or_copy(src: Path, dst: Path) -> None:
 SCRATCH = "catholic2gogh-scratch"
 
 
+def ray_session_dir() -> Path | None:
+    """This process's Ray session folder (`<temp>/session_*`), None outside Ray."""
+    import ray
+    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
+    return Path(node.get_session_dir_path()) if node is not None else None
+
+
 def scratch_dir() -> Path:
     """The engine's working folder for this trial: in the node's Ray session folder, outside the trial
     folder (which Tune copies into study.out_dir: 33 MB of scratch per smoke study), under the experiment's
     name so that the launcher can remove what a killed worker left (`launch.remove_staging`)."""
-    import ray
-    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
-    base = Path(node.get_session_dir_path()) if node is not None else Path(tempfile.gettempdir())
+    base = ray_session_dir() or Path(tempfile.gettempdir())
     context = tune.get_context()
     return base / SCRATCH / context.get_experiment_name() / context.get_trial_id()
 
