@@ -154,7 +154,7 @@ def importance_section(runs: StudyRuns, figures: Path) -> str:
     try:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=runs.name, storage=runs.storage)
+        study = optuna.load_study(study_name=runs.history or runs.name, storage=runs.storage)
         values = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     except Exception as exc:  # too few trials, a single searched key, storage elsewhere: say so
@@ -193,6 +193,9 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
              f"<p>{len(t)} trials: {count('complete')} complete, {count('stopped')} stopped early, {count('failed')} "
              f"failed. Objective: <b>{runs.metric}</b> at each trial's final evaluation "
              f"({'lower' if runs.mode == 'min' else 'higher'} is better).</p>"]
+    if runs.history and runs.history != runs.name:
+        parts.append(f"<p class=note>History <b>{html.escape(runs.history)}</b> (started with study.new_history=true): "
+                     "the trials of earlier histories ran under other settings and are not ranked here.</p>")
     with tempfile.TemporaryDirectory() as tmp:
         groups = list(done.groupby("provenance")) if len(done) else []
         findings = False

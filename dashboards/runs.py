@@ -38,6 +38,7 @@ class StudyRuns:
     searched: list[str]         # searched keys (engine keys or arm names)
     storage: str | None         # Optuna storage URL
     table: pd.DataFrame
+    history: str = ""           # the Optuna study of the history shown (tuning/history.py)
 
     @property
     def parent_run_id(self) -> str:
@@ -79,6 +80,9 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
     parents = [r for r in runs if r.data.tags.get("kind") == "study" and r.data.tags.get("study") == study]
     if not parents:
         raise UserError(f"experiment {exp.name!r} has no parent run of study {study!r}; check study=")
+    # The newest history only: an earlier one (study.new_history=true) ran under other settings.
+    history = parents[0].data.tags.get("history", study)
+    parents = [p for p in parents if p.data.tags.get("history", study) == history]
     parent_ids = {p.info.run_id for p in parents}
     params = parents[0].data.params
     metric, mode = params.get("study.metric", "fid"), params.get("study.mode", "min")
@@ -118,7 +122,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         unique = numbers.notna().all() and numbers.is_unique
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
-                     params.get("study.storage"), table)
+                     params.get("study.storage"), table, history)
 
 
 def _number(text):

@@ -27,6 +27,8 @@ class StudyConfig:
     out_dir: Optional[str] = None       # default: runs/studies/<name>
     max_failures: int = 2               # restarts of a crashed trial from its last checkpoint
     shared_out_dir: bool = False        # out_dir is on storage every node mounts (NFS): required on a multi-node cluster
+    new_history: bool = False           # start a new history (Optuna study + parent run, linked to the old) when
+                                        # the base config or search space changed; see tuning/history.py
 
 
 @dataclass

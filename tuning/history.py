@@ -6,6 +6,10 @@ its trials are named.
   would mix incomparable trials into one TPE model and one leaderboard, so it is refused naming the keys.
   Keys that say where or how fast, not what is computed (paths, threads, device, compile), may change.
 - Trial names continue across launches: the fifth trial of a study is t0005 whichever launch ran it.
+- `study.new_history=true` starts a new history instead: a new Optuna study (`NAME#2`, `NAME#3`, ...: TPE
+  learns only from trials run under the new settings, and the reference seeds run again for a new noise
+  floor) and a new parent run linked to the previous one. Trial names still continue; the MLflow runs carry
+  a `history` tag; best=true, the registry and the reports rank within the current (newest) history.
 """
 from __future__ import annotations
 
@@ -23,6 +27,29 @@ NEUTRAL_KEYS = {"data.root", "data.url", "data.download", "data.max_pixels", "tr
                 "train.device", "train.compile", "train.channels_last", "train.checkpoint_every",
                 "eval.cache_dir", "eval.inception_weights", "eval.inception_url", "eval.batch_size", "resume"}
 TRIAL_NAME = re.compile(r"^t(\d+)\b")
+SEPARATOR = "#"  # NAME#2: the study's second history (Optuna study names may hold any character)
+
+
+def history_names(storage, name: str) -> list[str]:
+    """The Optuna studies of a study's histories in the storage, oldest first: NAME, NAME#2, NAME#3, ..."""
+    found = {}
+    for summary in storage.get_all_studies():
+        base, sep, number = summary.study_name.rpartition(SEPARATOR)
+        if summary.study_name == name:
+            found[1] = name
+        elif sep and base == name and number.isdigit():
+            found[int(number)] = summary.study_name
+    return [found[k] for k in sorted(found)]
+
+
+def choose_history(study: Study, storage) -> str:
+    """The history this launch continues, or with `study.new_history=true` the one it starts."""
+    names = history_names(storage, study.name) if storage is not None else []
+    if not study.launch.study.new_history or not names:
+        return names[-1] if names else study.name
+    last = names[-1]
+    number = int(last.rpartition(SEPARATOR)[2]) if last != study.name else 1
+    return f"{study.name}{SEPARATOR}{number + 1}"
 
 
 def settings(study: Study) -> dict[str, str]:
@@ -41,6 +68,8 @@ def differing_keys(stored: dict[str, str], current: dict[str, str]) -> list[str]
 
 def check_continuation(study: Study, optuna_study) -> None:
     """UserError if the stored history was run under other settings; `optuna_study` None: a new history."""
+    if study.launch.study.new_history:
+        return  # this launch starts a new history: it records its own settings
     stored = optuna_study.user_attrs.get(HISTORY_ATTR) if optuna_study is not None else None
     if not stored:
         return  # a new study, or one stored before settings were recorded: this launch records them
@@ -51,7 +80,7 @@ def check_continuation(study: Study, optuna_study) -> None:
         more = f" and {len(keys) - 6} more" if len(keys) > 6 else ""
         raise UserError(f"study {study.name} in {redact(study.storage_url)} was run with other settings: {shown}"
                         f"{more}; its trials would not be comparable. Launch with the stored settings, or start a "
-                        "new history with another study.out_dir (or study.storage)")
+                        "new history with study.new_history=true")
 
 
 def _short(value: str | None) -> str:

@@ -17,7 +17,7 @@ import time
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
-from .launches import (launch_arguments, last_launch, launch_of, launches, lock_study, record_launch,
+from .launches import (history_of_last_launch, launch_arguments, last_launch, launch_of, launches, lock_study, record_launch,
                        with_stored_overrides)
 from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
@@ -133,7 +133,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
 
     from .console import summary
     from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run, study_trial_runs
-    from .history import check_continuation, record_settings, trials_before
+    from .history import check_continuation, choose_history, record_settings, trials_before
     from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage, stored_study
     from .console import ConsoleReporter
     from .tracking import BEHIND, MlflowTracker
@@ -158,8 +158,12 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         check_reachable(address)
     check_tracking(study)
     check_storage(study)
+    if resume:
+        study.history = history_of_last_launch(study)
     if not not_yet_created(study.storage_url):  # a continuation: the same settings as the stored trials
-        check_continuation(study, stored_study(optuna_storage(study.storage_url), study.name))
+        existing = optuna_storage(study.storage_url)
+        study.history = study.history or choose_history(study, existing)
+        check_continuation(study, stored_study(existing, study.optuna_name))
     prepare_inputs(study)
     study.out_dir.mkdir(parents=True, exist_ok=True)
     name = previous if resume else f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -178,8 +182,11 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         raise
     storage = optuna_storage(study.storage_url)
     # A continuation does not queue the reference seeds again; a resumed launch is one if it was one.
-    study.continuing = len(launches(study)) > 1 if resume else existing_trials(storage, study.name) > 0
+    study.continuing = len(launches(study)) > 1 if resume else existing_trials(storage, study.optuna_name) > 0
     experiment_id, parent_run_id = open_parent_run(client, study, resume)
+    if study.launch.study.new_history and not resume:
+        print(f"study {study.name}: a new history, {study.optuna_name} (the earlier ones stay in the storage and "
+              "in MLflow, linked from this launch's parent run)", flush=True)
     print(f"study {study.name}: {study.num_trials} trials, objective: {study.launch.study.metric} at the final "
           f"evaluation ({study.launch.study.mode}); MLflow {redact(study.tracking_uri)} run {parent_run_id}", flush=True)
 
@@ -216,7 +223,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
             )
         sign_state(study.out_dir / name)  # tuner.pkl, written when the Tuner was made
-        record_settings(study, stored_study(storage, study.name))  # the searcher has created the Optuna study
+        record_settings(study, stored_study(storage, study.optuna_name))  # the searcher has created the Optuna study
         results = tuner.fit()
         sign_state(study.out_dir / name)  # Tune's final save
     except BaseException as exc:  # a second Ctrl+C, or Tune itself failing: still leave no run RUNNING
@@ -239,7 +246,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
             raise MlflowException(f"results of trials {(study.out_dir / BEHIND).read_text()} are not logged yet")
         close_open_runs(client, experiment_id, parent_run_id)
         if complete:
-            fail_orphans(storage, study.name, own_launches)
+            fail_orphans(storage, study.optuna_name, own_launches)
             best = mark_best(client, study, parent_run_id)
         client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
     except (MlflowException, OSError) as exc:

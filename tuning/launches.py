@@ -71,6 +71,12 @@ def launch_records(study: Study) -> list[dict]:
     return [r if isinstance(r, dict) else {"name": r, "overrides": []} for r in records]  # older: names only
 
 
+def history_of_last_launch(study: Study) -> str:
+    """The history (Optuna study) the last launch ran in: the one `resume=true` goes on with."""
+    records = launch_records(study)
+    return (records[-1].get("history") if records else None) or study.name
+
+
 def launches(study: Study) -> list[str]:
     return [r["name"] for r in launch_records(study)]
 
@@ -81,7 +87,8 @@ def last_launch(study: Study) -> str | None:
 
 
 def record_launch(study: Study, name: str, overrides: list[str]) -> None:
-    records = launch_records(study) + [{"name": name, "overrides": [redact(o) for o in overrides]}]
+    records = launch_records(study) + [{"name": name, "overrides": [redact(o) for o in overrides],
+                                        "history": study.optuna_name}]
     path = study.out_dir / LAUNCHES
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(records, indent=1))
@@ -100,5 +107,6 @@ def with_stored_overrides(name: str, overrides: list[str]) -> Study:
 def launch_arguments(study: Study, overrides: list[str]) -> list[str]:
     """The arguments to store for `resume=true`: the URIs as the launch uses them (credential-free)."""
     uris = {"mlflow.tracking_uri": study.launch.mlflow.tracking_uri, "study.storage": study.launch.study.storage}
-    kept = [o for o in overrides if o.split("=", 1)[0] not in ("resume", *uris)]
+    # study.new_history is spent once this launch has started its history: a resume continues that one.
+    kept = [o for o in overrides if o.split("=", 1)[0] not in ("resume", "study.new_history", *uris)]
     return kept + [f"{key}={uri}" for key, uri in uris.items() if uri]

@@ -31,6 +31,11 @@ def study_trial_runs(client: MlflowClient, experiment_id: str, study_name: str) 
     return [run for run in runs if run.data.tags.get("kind") != "study"]
 
 
+def history_of(run, study_name: str) -> str:
+    """The history (Optuna study) a run belongs to; runs logged before histories were tagged: the first."""
+    return run.data.tags.get("history", study_name)
+
+
 def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:
     """Mark child runs still RUNNING (an interrupted study) so that no run is left RUNNING."""
     open_runs = [r for r in child_runs(client, experiment_id, parent_run_id) if r.info.status == "RUNNING"]
@@ -68,9 +73,13 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
             return experiment_id, run_id
     earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
-    tags = {"study": study.name, "kind": "study", "git_commit": git_commit(), "mlflow.note.content": study.description}
-    if earlier:  # a continuation (e.g. tonight's scheduled launch): link it to the launch it extends
+    tags = {"study": study.name, "kind": "study", "history": study.optuna_name, "git_commit": git_commit(),
+            "mlflow.note.content": study.description}
+    if earlier:  # a continuation (e.g. tonight's scheduled launch), or a new history: link it to the last launch
         tags["previous_parent_run_id"] = earlier[0].info.run_id
+        previous_history = history_of(earlier[0], study.name)
+        if previous_history != study.optuna_name:
+            tags["previous_history"] = previous_history
     run = client.create_run(experiment_id, run_name=f"study {study.name}", tags=tags)
     if earlier:
         client.set_tag(earlier[0].info.run_id, "next_parent_run_id", run.info.run_id)
@@ -83,8 +92,9 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
 
 
 def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
-    """Mark the study's best complete trial over every launch (by `objective`: the study metric at the final
-    evaluation; trials stopped early are not ranked): exactly one run of the experiment is `best=true`, the
+    """Mark the study's best complete trial over every launch of its current history (by `objective`: the
+    study metric at the final evaluation; trials stopped early are not ranked; an earlier history ran under
+    other settings and is not ranked with it): exactly one run of the experiment is `best=true`, the
     parent run of this launch notes it, and its final generators are registered in the Model Registry under
     the alias `best` -- as a new version only when it is not the registered best already, so a launch that
     does not improve on an earlier one adds nothing to the registry."""
@@ -92,7 +102,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = study_trial_runs(client, experiment_id, study.name)
     scored = [(trial_objective(run), run) for run in runs
-              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None]
+              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None
+              and history_of(run, study.name) == study.optuna_name]
     if not scored:
         return None
     value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
@@ -122,6 +133,7 @@ def register_best(client: MlflowClient, study: Study, run, value: float) -> None
     except MlflowException:
         pass  # no best registered yet
     version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run.info.run_id,
-                                          tags={"study": study.name, "trial_id": run.data.tags.get("trial_id", ""),
+                                          tags={"study": study.name, "history": study.optuna_name,
+                                                "trial_id": run.data.tags.get("trial_id", ""),
                                                 OBJECTIVE: str(value)})
     client.set_registered_model_alias(name, BEST_ALIAS, version.version)

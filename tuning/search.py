@@ -170,10 +170,10 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
     study's `objective` (tuning/objective.py), the value every report ranks by."""
     s = study.launch.study
     storage = storage or optuna_storage(study.storage_url)
-    done = existing_trials(storage, study.name)
+    done = existing_trials(storage, study.optuna_name)
     baseline = None if done else study.baseline_point()
     searcher = StudySearch(space=SearchSpace(study), metric=OBJECTIVE, mode=s.mode, sampler=make_sampler(study, done),
-                           study_name=study.name, storage=storage,
+                           study_name=study.optuna_name, storage=storage,
                            baseline_points=[baseline] * study.reference_repeats if baseline else None,
                            launch=launch)
     if s.seeds > 1:

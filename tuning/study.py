@@ -59,9 +59,15 @@ class Study:
     launch: LaunchConfig
     continuing: bool = False                        # the storage already holds trials of this study
     trials_before: int = 0                          # trials of earlier launches: names go on from there
+    history: str = ""                               # the Optuna study of this launch's history (tuning/history.py)
     _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
+    @property
+    def optuna_name(self) -> str:
+        """The Optuna study this launch searches in: its history (the study name for the first one)."""
+        return self.history or self.name
+
     @property
     def out_dir(self) -> Path:
         return Path(self.launch.study.out_dir or Path("runs") / "studies" / self.name).expanduser().resolve()

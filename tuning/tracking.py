@@ -121,8 +121,8 @@ class MlflowTracker(tune.Callback):
 
     def create_run(self, trial) -> str:
         cfg = self.study.engine_config(trial.config)
-        tags = {"mlflow.parentRunId": self.parent_run_id, "study": self.study.name, "trial_id": trial.trial_id,
-                "seed": str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
+        tags = {"mlflow.parentRunId": self.parent_run_id, "study": self.study.name, "history": self.study.optuna_name,
+                "trial_id": trial.trial_id, "seed": str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
                 "git_commit": self.commit}
         for name in self.study.search:
             if self.study.search[name].arms is not None and name in trial.config:

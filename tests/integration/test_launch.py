@@ -243,5 +243,27 @@ def test_a_second_launch_continues_the_study(tmp_path):
     # a continuation under other settings would mix incomparable trials: refused, naming the key, nothing run
     changed = run_cli("tuning.launch", *args, "model.ngf=12", timeout=120)
     assert changed.returncode == 2 and changed.stderr.count("\n") == 1, changed.stderr
-    assert "model.ngf (8 -> 12)" in changed.stderr and "study.out_dir" in changed.stderr
+    assert "model.ngf (8 -> 12)" in changed.stderr and "study.new_history=true" in changed.stderr
     assert len(optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials) == 4
+    # ... unless the user starts a new history: a new Optuna study and parent run, linked to the old ones
+    renewed = run_cli("tuning.launch", *args, "model.ngf=12", "study.new_history=true", "study.num_samples=1",
+                      timeout=600)
+    assert renewed.returncode == 0, renewed.stdout[-3000:] + renewed.stderr[-3000:]
+    assert "a new history, smoke#2" in renewed.stdout
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    assert len(optuna.load_study(study_name="smoke", storage=storage).trials) == 4  # the old history as it was
+    assert len(optuna.load_study(study_name="smoke#2", storage=storage).trials) == 1
+    client, parents, children = runs_of(out)
+    newest = max(parents, key=lambda r: r.info.start_time)
+    assert newest.data.tags["history"] == "smoke#2" and newest.data.tags["previous_history"] == "smoke"
+    assert newest.data.tags["previous_parent_run_id"] == second.info.run_id
+    fresh = [c for c in children if c.data.tags["mlflow.parentRunId"] == newest.info.run_id]
+    assert [c.info.run_name.split()[0] for c in fresh] == ["t0005"] and fresh[0].data.tags["history"] == "smoke#2"
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert [b.info.run_id for b in best] == [fresh[0].info.run_id]  # ranked within the new history only
+    from dashboards.runs import load_runs
+    shown = load_runs("smoke", f"sqlite:///{out / 'mlflow.db'}")
+    assert shown.history == "smoke#2" and list(shown.table["run_id"]) == [fresh[0].info.run_id]
+    # the next scheduled launch goes on with the newest history and its settings
+    again = run_cli("tuning.launch", *args, timeout=120)
+    assert again.returncode == 2 and "model.ngf (12 -> 8)" in again.stderr, again.stderr

@@ -116,3 +116,22 @@ def test_a_launch_fails_only_its_own_orphans(tmp_path):
                                                                                 storage=storage).trials}
     assert states == {"A": optuna.trial.TrialState.RUNNING, "B": optuna.trial.TrialState.FAIL,
                       None: optuna.trial.TrialState.FAIL}
+
+
+def test_new_history_names_the_next_optuna_study_and_resume_keeps_it(tmp_path):
+    """study.new_history=true: NAME, then NAME#2, NAME#3; without it a launch continues the newest history,
+    and the stored arguments of a launch never start another one on resume."""
+    from tuning.history import choose_history, history_names
+    from tuning.launches import launch_arguments
+    from tuning.search import optuna_storage
+    storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    plain, renew = load_study("smoke"), load_study("smoke", ["study.new_history=true"])
+    assert choose_history(plain, storage) == "smoke" and choose_history(renew, storage) == "smoke"  # none yet
+    optuna.create_study(study_name="smoke", storage=storage)
+    optuna.create_study(study_name="smoke-other", storage=storage)  # another study's, not a history of smoke
+    assert choose_history(plain, storage) == "smoke" and choose_history(renew, storage) == "smoke#2"
+    for name in ("smoke#2", "smoke#10", "smoke#x"):
+        optuna.create_study(study_name=name, storage=storage)
+    assert history_names(storage, "smoke") == ["smoke", "smoke#2", "smoke#10"]
+    assert choose_history(plain, storage) == "smoke#10" and choose_history(renew, storage) == "smoke#11"
+    assert "study.new_history=true" not in launch_arguments(renew, ["study.new_history=true", "model.ngf=12"])
