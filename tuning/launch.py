@@ -17,7 +17,7 @@ import time
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
-from .launches import (history_of_last_launch, launch_arguments, last_launch, launch_of, launches, lock_study, record_launch,
+from .launches import (history_of_last_launch, launch_arguments, last_launch, launches, record_launch,
                        with_stored_overrides)
 from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
@@ -134,6 +134,7 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     from .console import summary
     from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run, study_trial_runs
     from .history import check_continuation, choose_history, record_settings, trials_before
+    from .study_lock import launch_of, lock_study
     from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage, stored_study
     from .console import ConsoleReporter
     from .tracking import BEHIND, MlflowTracker

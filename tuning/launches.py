@@ -6,60 +6,12 @@ were moved out of the URIs (tuning.redact.take_credentials) and redacted once mo
 """
 from __future__ import annotations
 
-import atexit
-import fcntl
 import json
-import os
-import re
-import socket
-import time
-from typing import IO
-
-from cyclegan.configtools import UserError
 
 from .redact import redact
 from .study import Study, load_study
 
 LAUNCHES = "launches.json"
-LOCK = ".launch.lock"
-
-
-def lock_study(study: Study, launch: str) -> tuple[IO, str | None]:
-    """Hold the study's lock for the life of this process; a second launch of the same study (a nightly
-    schedule while last night's is still running, two terminals) is refused with exit 2. The kernel drops
-    the lock when the process ends, however it ends; the holder's line (pid, host, start, launch) is
-    erased at a normal exit, so a line found by the next holder means its launcher was killed. Returns the
-    open lock file (keep it open) and that line, or None."""
-    handle = open(study.out_dir / LOCK, "a+")  # noqa: SIM115 (held until the process exits)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise UserError(f"study {study.name} in {study.out_dir} is already being run by {holder}; wait for it to "
-                        "end (or stop it), then launch again") from None
-    handle.seek(0)
-    left_behind = handle.read().strip() or None
-    handle.truncate(0)
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                 f"(launch {launch})")
-    handle.flush()
-    atexit.register(release, handle)
-    return handle, left_behind
-
-
-def release(handle: IO) -> None:
-    """Erase the holder's line at a normal exit (the kernel releases the lock itself)."""
-    if not handle.closed:
-        handle.truncate(0)
-        handle.flush()
-
-
-def launch_of(holder_line: str | None) -> str | None:
-    """The launch named in a lock holder's line."""
-    match = re.search(r"\(launch (\S+)\)", holder_line or "")
-    return match.group(1) if match else None
 
 
 def launch_records(study: Study) -> list[dict]:

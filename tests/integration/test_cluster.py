@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(postgres_bin() is None,
 def postgres(tmp_path_factory):
     server = PostgresServer(tmp_path_factory.mktemp("postgres"))
     try:
-        yield server.start(databases=("mlflow", "optuna_multinode", "optuna_concurrent"))
+        yield server.start(databases=("mlflow", "optuna_multinode", "optuna_concurrent", "optuna_lock"))
     finally:
         server.stop()
 
@@ -160,6 +160,7 @@ def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlfl
     experiment = client.get_experiment_by_name("smoke-concurrent")
     children = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") != "study"]
     assert len(children) == 8 and len({r.data.tags["trial_id"] for r in children}) == 8
+    assert optuna.get_all_study_names(storage) == ["smoke"]  # the lock was released
     trials = optuna.load_study(study_name="smoke", storage=storage).trials
     assert len(trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in trials}
@@ -168,3 +169,29 @@ def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlfl
         assert epochs_logged(client, run.info.run_id, "objective") == [1, 2]
         assert grid_steps(client, run.info.run_id) == [("a2b", 1), ("a2b", 2), ("b2a", 1), ("b2a", 2)]
         assert by_ray_id[run.data.tags["trial_id"]].value == pytest.approx(run.data.metrics["objective"])
+
+
+def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_path):
+    """Two launchers that share only the Optuna database (each on its own host, with its own study.out_dir):
+    while one holds the study, the other is refused naming it; once it is killed, the lock is taken over."""
+    from tuning.study import load_study
+    from tuning.study_lock import launch_of, lock_study
+    storage = postgres.url("optuna_lock")
+    code = ("import time\nfrom tuning.study_lock import lock_study\nfrom tuning.study import load_study\n"
+            f"held = lock_study(load_study('smoke', ['study.out_dir={tmp_path / 'host_a'}', 'study.storage={storage}']),"
+            " 'smoke-host-a')\nprint('held', flush=True)\ntime.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = run_cli("tuning.launch", "study=smoke", f"study.out_dir={tmp_path / 'host_b'}",
+                         f"study.storage={storage}", timeout=120)
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stdout[-2000:] + second.stderr
+        assert f"already being run by pid {holder.pid} on " in second.stderr and "(launch smoke-host-a)" in second.stderr
+    finally:
+        holder.kill()
+        holder.wait(30)
+    lock, left = lock_study(load_study("smoke", [f"study.out_dir={tmp_path / 'host_b'}", f"study.storage={storage}"]),
+                            "smoke-host-b")
+    lock.close()
+    assert launch_of(left) == "smoke-host-a"
+    assert "smoke~lock" not in optuna.get_all_study_names(storage)

@@ -65,7 +65,7 @@ def killed_holder(out, launch):
     import sys
 
     from tests.helpers import ROOT
-    code = ("import time\nfrom tuning.launches import lock_study\nfrom tuning.study import load_study\n"
+    code = ("import time\nfrom tuning.study_lock import lock_study\nfrom tuning.study import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), '{launch}')\nprint('held', flush=True)\n"
             "time.sleep(60)\n")
     child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -75,7 +75,7 @@ def killed_holder(out, launch):
 
 
 def test_a_killed_launchers_lock_is_taken_over_and_named(tmp_path):
-    from tuning.launches import launch_of, lock_study
+    from tuning.study_lock import launch_of, lock_study
     out = tmp_path / "out"
     out.mkdir()
     killed_holder(out, "smoke-20261128-010203")
@@ -91,15 +91,53 @@ def test_a_normal_exit_leaves_no_holder_behind(tmp_path):
     import sys
 
     from tests.helpers import ROOT
-    from tuning.launches import lock_study
+    from tuning.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
-    code = ("from tuning.launches import lock_study\nfrom tuning.study import load_study\n"
+    code = ("from tuning.study_lock import lock_study\nfrom tuning.study import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), 'smoke-clean')\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+    assert "smoke~lock" not in optuna.get_all_study_names(f"sqlite:///{out / 'optuna.db'}")
     handle, left = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
     handle.close()
     assert left is None
+
+
+def another_hosts_lock(out, heartbeat_age):
+    """The lock as a launcher on another node of a cluster leaves it in the shared storage."""
+    import time
+
+    from tuning.search import optuna_storage
+    storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "smoke~lock")
+    holder = {"pid": 4242, "host": "gpu-node-7", "since": "2026-11-27 23:00:00", "launch": "smoke-night",
+              "process_start": "12345", "heartbeat": time.time() - heartbeat_age}
+    for key, value in holder.items():
+        storage.set_study_user_attr(study_id, key, value)
+
+
+def test_a_live_lock_on_another_host_is_refused_naming_it(tmp_path):
+    from tuning.study_lock import lock_study
+    out = tmp_path / "out"
+    out.mkdir()
+    another_hosts_lock(out, heartbeat_age=10)
+    with pytest.raises(UserError, match=r"already being run by pid 4242 on gpu-node-7 since 2026-11-27 23:00:00 "
+                                        r"\(launch smoke-night\); wait for it to end \(or stop it: kill 4242 on gpu-node-7\)"):
+        lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
+
+
+def test_a_lock_whose_heartbeat_stopped_is_taken_over(tmp_path):
+    from tuning.study_lock import STALE_S, launch_of, lock_study
+    out = tmp_path / "out"
+    out.mkdir()
+    another_hosts_lock(out, heartbeat_age=STALE_S + 60)
+    handle, left = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
+    try:
+        assert launch_of(left) == "smoke-night" and "gpu-node-7" in left
+        attrs = optuna.load_study(study_name="smoke~lock", storage=f"sqlite:///{out / 'optuna.db'}").user_attrs
+        assert attrs["launch"] == "smoke-now" and attrs["host"] != "gpu-node-7"
+    finally:
+        handle.close()
 
 
 def test_a_launch_fails_only_its_own_orphans(tmp_path):

@@ -205,7 +205,7 @@ def test_study_names_that_mlflow_or_a_path_cannot_hold_are_refused_before_any_wo
 def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
     """The nightly schedule fires while last night's launch still runs: the launcher's study lock refuses
     it before anything starts (the first launch is played by this test holding the lock)."""
-    from tuning.launches import lock_study
+    from tuning.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
     held, _ = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-first")
