@@ -38,6 +38,8 @@ class DataConfig:
     synthetic_test_size: int = 64
     synthetic_style: Literal["subtle", "strong"] = "subtle"  # the true painting: near-identity, or a strong
                                         # colour cast that identity loss fights (see cyclegan/synthetic.py)
+    placement: Literal["auto", "device", "host"] = "auto"  # where the uint8 train images live and are cropped:
+                                        # auto = on the GPU when they take <= 1/4 of its free memory
 
 
 @dataclass
@@ -87,7 +89,7 @@ class TrainConfig:
     pool_size: int = 50                 # image pool of generated images for D (0 disables)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = False                   # bf16 autocast on CUDA; ignored (with a note) on CPU
+    amp: bool = False                   # bf16 autocast (CUDA, or a CPU with AMX / AVX-512 BF16); eval stays fp32
     channels_last: bool = False
     compile: bool = False               # torch.compile the four networks
     out_dir: str = "runs/cyclegan"

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import losses
 from .checkpoint import architecture, check_architecture, load_checkpoint, save_atomic
 from .configtools import UserError, check_writable_dir, to_dict
-from .data import UnpairedData, load_data
+from .data import UnpairedData, load_data, place_train_images
 from .image_pool import ImagePool
 from .networks import build_discriminator, build_generator, count_parameters
 
@@ -76,6 +76,13 @@ def busy_cores() -> int:
     return sorted(samples)[len(samples) // 2]
 
 
+def cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device=cuda but no CUDA GPU is visible; use train.device=auto or cpu")
@@ -102,6 +109,9 @@ class Trainer:
         self.prepare_out_dir()
         torch.manual_seed(t.seed)
         self.data = data if data is not None else load_data(cfg)
+        self.data, on_device = place_train_images(self.data, self.device, cfg.data.placement)
+        if on_device:
+            log(f"train images on {self.device}: cropped and flipped there, no per-step host copy")
 
         self.nets = {"G_A": build_generator(cfg.model), "G_B": build_generator(cfg.model),
                      "D_A": build_discriminator(cfg.model), "D_B": build_discriminator(cfg.model)}
@@ -112,9 +122,11 @@ class Trainer:
         self.memory_format = memory_format
         # torch.compile wraps the modules for the forward passes; state dicts come from the originals.
         self.run_nets = {k: torch.compile(v) if t.compile else v for k, v in self.nets.items()}
-        self.amp = t.amp and self.device.type == "cuda"
+        # bf16 autocast on CUDA, and on CPUs with native bf16 (AMX / AVX-512 BF16: oneDNN runs the
+        # convolutions in bf16); elsewhere bf16 is emulated and slower than float32.
+        self.amp = t.amp and (self.device.type == "cuda" or cpu_has_bf16())
         if t.amp and not self.amp:
-            log("note: train.amp applies to CUDA only; training in float32 on the CPU")
+            log("note: this CPU has no native bf16 (AMX / AVX-512 BF16): train.amp ignored, training in float32")
 
         o = cfg.optim
         g_params = list(self.nets["G_A"].parameters()) + list(self.nets["G_B"].parameters())

@@ -23,7 +23,7 @@ from .study import Study
 
 HISTORY_ATTR = "catholic2gogh.settings"
 # Where and how fast, not what: a continuation may change these (another node's paths, a GPU tonight).
-NEUTRAL_KEYS = {"data.root", "data.url", "data.download", "data.max_pixels", "train.out_dir", "train.threads",
+NEUTRAL_KEYS = {"data.root", "data.url", "data.download", "data.max_pixels", "data.placement", "train.out_dir", "train.threads",
                 "train.device", "train.compile", "train.channels_last", "train.checkpoint_every",
                 "eval.cache_dir", "eval.inception_weights", "eval.inception_url", "eval.batch_size", "resume"}
 TRIAL_NAME = re.compile(r"^t(\d+)\b")

@@ -99,3 +99,24 @@ def test_batches_replay_exactly_from_seed_and_epoch():
 def test_photos_have_structure():
     x = photos(2, 32, seed=0)
     assert x.std() > 0.1 and (paint(x) - x).abs().mean() > 0.2
+
+
+def test_train_images_stay_on_the_host_for_a_cpu_run_or_when_asked():
+    from cyclegan.data import place_train_images
+    data = make_synthetic(4, 2, 36, 32, 0)
+    for placement in ("auto", "device", "host"):
+        placed, moved = place_train_images(data, torch.device("cpu"), placement)
+        assert placed is data and not moved
+
+
+def test_device_resident_batches_are_the_host_batches():
+    """On a GPU the train images live on the device and are cropped there; the crops and flips still come
+    from the CPU generator of (seed, epoch), so the batches, and a resumed epoch, are the same."""
+    from cyclegan.data import place_train_images
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (the device-resident path; the CPU path is the host path)")
+    data = make_synthetic(6, 2, 36, 32, 0)
+    placed, moved = place_train_images(data, torch.device("cuda"), "device")
+    assert moved and placed.train_a.is_cuda
+    for (a, b), (ga, gb) in zip(data.batches(3, 2, 32, 7), placed.batches(3, 2, 32, 7), strict=True):
+        assert ga.is_cuda and torch.equal(a, ga.cpu()) and torch.equal(b, gb.cpu())
