@@ -19,10 +19,12 @@ from cyclegan.trainer import Trainer
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="engine overrides, e.g. train.amp=true train.seed=1 (bf16 against fp32, seed to seed)")
     args = ap.parse_args()
     cfg = load_config(["data.name=synthetic", "data.load_size=36", "data.crop_size=32", "model.ngf=16",
                        "model.ndf=16", "model.g_depth=3", f"train.epochs={args.epochs}", "train.decay_epochs=0",
-                       "train.batch_size=4", "eval.backbone=tiny", f"train.out_dir={tempfile.mkdtemp()}"])
+                       "train.batch_size=4", "eval.backbone=tiny", f"train.out_dir={tempfile.mkdtemp()}", *args.set])
     trainer = Trainer(cfg, log=lambda *a: None, progress=False)
     d = trainer.data
     identity = float((d.test_a.double() - d.truth_a2b.double()).abs().mean() / 255)
