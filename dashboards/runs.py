@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
 from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
-from tuning.run_layout import image_step
+from tuning.run_layout import history_of, image_step
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
                    "eval.amp")
@@ -81,8 +81,8 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
     if not parents:
         raise UserError(f"experiment {exp.name!r} has no parent run of study {study!r}; check study=")
     # The newest history only: an earlier one (study.new_history=true) ran under other settings.
-    history = parents[0].data.tags.get("history", study)
-    parents = [p for p in parents if p.data.tags.get("history", study) == history]
+    history = history_of(parents[0], study)
+    parents = [p for p in parents if history_of(p, study) == history]
     parent_ids = {p.info.run_id for p in parents}
     params = parents[0].data.params
     metric, mode = params.get("study.metric", "fid"), params.get("study.mode", "min")

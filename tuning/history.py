@@ -44,7 +44,7 @@ def history_names(storage, name: str) -> list[str]:
 
 def choose_history(study: Study, storage) -> str:
     """The history this launch continues, or with `study.new_history=true` the one it starts."""
-    names = history_names(storage, study.name) if storage is not None else []
+    names = history_names(storage, study.name)
     if not study.launch.study.new_history or not names:
         return names[-1] if names else study.name
     last = names[-1]

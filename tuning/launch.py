@@ -168,7 +168,8 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     prepare_inputs(study)
     study.out_dir.mkdir(parents=True, exist_ok=True)
     name = previous if resume else f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    lock, killed_holder = lock_study(study, name)  # noqa: RUF059 (the lock is held until this process ends)
+    storage = optuna_storage(study.storage_url)  # created only now: every check above has passed
+    lock, killed_holder = lock_study(study, name, storage)  # noqa: RUF059 (held until this process ends)
     own_launches = {name}
     if killed_holder:  # its launcher was killed: the trials it left RUNNING are this launch's to close
         own_launches.add(launch_of(killed_holder) or name)
@@ -181,7 +182,6 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     except UserError:
         ray.shutdown()
         raise
-    storage = optuna_storage(study.storage_url)
     # A continuation does not queue the reference seeds again; a resumed launch is one if it was one.
     study.continuing = len(launches(study)) > 1 if resume else existing_trials(storage, study.optuna_name) > 0
     experiment_id, parent_run_id = open_parent_run(client, study, resume)

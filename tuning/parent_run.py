@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
-from .run_layout import GENERATORS
+from .run_layout import GENERATORS, history_of
 from .study import Study
 from .tracking import git_commit
 
@@ -29,11 +29,6 @@ def study_trial_runs(client: MlflowClient, experiment_id: str, study_name: str) 
     """The trial runs of every launch of the study (the parent runs, kind=study, left out)."""
     runs = client.search_runs([experiment_id], filter_string=f"tags.study = '{study_name}'", max_results=50000)
     return [run for run in runs if run.data.tags.get("kind") != "study"]
-
-
-def history_of(run, study_name: str) -> str:
-    """The history (Optuna study) a run belongs to; runs logged before histories were tagged: the first."""
-    return run.data.tags.get("history", study_name)
 
 
 def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:

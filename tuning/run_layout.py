@@ -1,9 +1,15 @@
-"""Where a trial's MLflow run keeps its artifacts: one definition for the tracker that writes them and the
-dashboards that read them (no Ray import here, so `dashboards` can use it).
+"""Where a trial's MLflow run keeps its artifacts, and which history it belongs to: one definition for the
+tracker that writes them and the dashboards that read them (no Ray import here, so `dashboards` can use it).
 """
 from __future__ import annotations
 
 GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
+
+
+def history_of(run, study_name: str) -> str:
+    """The history (Optuna study, tuning/history.py) a run belongs to; runs logged before histories were
+    tagged belong to the first, named like the study."""
+    return run.data.tags.get("history", study_name)
 
 
 def image_step(artifact_path: str) -> int:

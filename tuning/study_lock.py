@@ -102,10 +102,11 @@ def read_holder(storage, lock_name: str) -> tuple[int, dict] | None:
         return None
 
 
-def lock_study(study: Study, launch: str) -> tuple[StudyLock, str | None]:
+def lock_study(study: Study, launch: str, storage=None) -> tuple[StudyLock, str | None]:
     """Take the study's lock for the life of this process, or exit 2 naming the live holder. Returns the lock
-    (keep it) and the line of a holder whose launcher was killed (its lock taken over), or None."""
-    storage = optuna_storage(study.storage_url)
+    (keep it) and the line of a holder whose launcher was killed (its lock taken over), or None. `storage`:
+    the launch's Optuna storage (default: one for `study.storage_url`)."""
+    storage = storage or optuna_storage(study.storage_url)
     lock_name = study.name + SUFFIX
     left_behind = None
     for _ in range(5):
