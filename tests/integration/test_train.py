@@ -75,11 +75,12 @@ def test_without_a_terminal_a_progress_line_comes_at_least_every_heartbeat(tmp_p
     assert not [line for line in on_terminal if ": step " in str(line)]  # a terminal has tqdm's bar instead
 
 
-def count_forwards(trainer):
-    calls = {name: 0 for name in trainer.nets}
+def count_images(trainer):
+    """Images each network has run on (inputs of one net may share a pass: `Trainer.run`)."""
+    images = {name: 0 for name in trainer.nets}
     for name, net in trainer.nets.items():
-        net.register_forward_hook(lambda *a, name=name: calls.__setitem__(name, calls[name] + 1))
-    return calls
+        net.register_forward_hook(lambda net, inputs, out, name=name: images.__setitem__(name, images[name] + len(inputs[0])))
+    return images
 
 
 @pytest.mark.parametrize("weights, g_calls, d_calls, terms", [
@@ -96,25 +97,51 @@ def count_forwards(trainer):
 def test_a_zero_weight_skips_its_forward_passes(tmp_path, weights, g_calls, d_calls, terms):
     cfg = load_config(TINY + [f"train.out_dir={tmp_path}"] + [f"{k}={v}" for k, v in weights.items()])
     trainer = quiet(cfg)
-    calls = count_forwards(trainer)
+    images = count_images(trainer)
     a, b = next(trainer.data.batches(1, 4, 32, 0))
     out = trainer.train_step(a, b)
-    assert calls["G_A"] + calls["G_B"] == g_calls
-    assert calls["D_A"] + calls["D_B"] == d_calls
+    assert images["G_A"] + images["G_B"] == g_calls * len(a)
+    assert images["D_A"] + images["D_B"] == d_calls * len(a)
     assert set(out) - {"loss_D_A", "loss_D_B"} == terms
 
 
 @pytest.mark.parametrize("mode", ["lsgan", "vanilla", "hinge", "wgangp"])
 def test_every_gan_mode_trains(tmp_path, mode):
     trainer = quiet(load_config(TINY + [f"train.out_dir={tmp_path}", f"loss.gan_mode={mode}"]))
-    calls = count_forwards(trainer)
+    images = count_images(trainer)
     a, b = next(trainer.data.batches(1, 4, 32, 0))
     before = [p.clone() for p in trainer.nets["D_A"].parameters()]
     out = trainer.train_step(a, b)
     assert all(torch.isfinite(v) for v in out.values())
     assert any(not torch.equal(x, y) for x, y in zip(before, trainer.nets["D_A"].parameters()))
     # wgangp runs D once more per side on the interpolates for its gradient penalty
-    assert calls["D_A"] + calls["D_B"] == (8 if mode == "wgangp" else 6)
+    assert images["D_A"] + images["D_B"] == (8 if mode == "wgangp" else 6) * len(a)
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_inputs_sharing_a_pass_train_exactly_as_separate_passes(tmp_path, norm):
+    """G(a) and G(b), F(b) and F(a), D(real) and D(fake) share one pass where the norm treats each image
+    alone: the step must compute what one pass per input computes. Batch norm would mix their statistics,
+    so there each input runs alone."""
+    def one_step(one_pass: bool):
+        trainer = quiet(load_config(TINY + [f"train.out_dir={tmp_path / str(one_pass)}", f"model.norm={norm}"]))
+        assert trainer.one_pass == (norm != "batch")
+        trainer.one_pass = one_pass and trainer.one_pass
+        passes = {name: 0 for name in trainer.nets}
+        for name, net in trainer.nets.items():
+            net.register_forward_hook(lambda *_, name=name: passes.__setitem__(name, passes[name] + 1))
+        batches = trainer.data.batches(1, 4, 32, 0)
+        terms = [trainer.train_step(*next(batches)) for _ in range(2)]  # the second step sees the first's update
+        return terms, sum(passes.values())
+
+    # (Weights are not compared element by element: Adam's first update is lr * sign(grad), so a gradient
+    # within rounding of zero may flip; the losses of the next step carry every update that matters.)
+    shared, shared_passes = one_step(True)
+    alone, alone_passes = one_step(False)
+    assert shared_passes == 2 * (8 if norm == "instance" else 12) and alone_passes == 2 * 12
+    for step in range(2):
+        for key in alone[step]:
+            torch.testing.assert_close(shared[step][key], alone[step][key], rtol=1e-4, atol=1e-5)
 
 
 def test_absurd_learning_rate_stops_within_the_epoch(tmp_path):
