@@ -153,6 +153,9 @@ class Config:
             require(value is None or value >= 0, f"loss.{key}={value} must be >= 0 (0 switches the term off)")
         require(lo.lambda_gan + lo.cyc_a + lo.cyc_b + lo.lambda_id > 0,
                 "loss.lambda_gan, the cycle weights and loss.lambda_id are all 0: nothing to train; set one > 0")
+        require(not (t.compile and lo.gan_mode == "wgangp" and lo.lambda_gan > 0 and lo.lambda_gp > 0),
+                "train.compile=true cannot train loss.gan_mode=wgangp: its gradient penalty needs a double "
+                "backward, which torch.compile does not support; set train.compile=false or loss.lambda_gp=0")
         for key in ("lr_g", "lr_d"):
             value = getattr(o, key)
             require(value > 0, f"optim.{key}={value} must be > 0")

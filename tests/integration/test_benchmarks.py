@@ -2,12 +2,16 @@
 `benchmarks/gpu_speed.py` on the CPU with tiny sizes -- the trainer variants (bf16 autocast, channels_last,
 torch.compile), the bare loop, two packed trainer processes, and both evaluation backbones, the Inception
 one with weights of the right shapes written by the script -- and writes the JSON the README's table
-comes from."""
+comes from. The side-by-side CPU benchmark (`benchmarks/vs_reference.py`) runs its own side here; the
+reference implementation is not shipped, so its side is checked only for the message that says how to
+get it."""
 import json
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+import torch
+
+from tests.helpers import ROOT, assert_user_error
 
 
 def test_gpu_speed_quick_runs_every_part_and_writes_its_figures(tmp_path):
@@ -27,3 +31,42 @@ def test_gpu_speed_quick_runs_every_part_and_writes_its_figures(tmp_path):
     for line in ("trainer bf16+channels_last+compile", "bare hand-written loop", "packed 2 processes",
                  "evaluation, inception backbone"):
         assert line in done.stdout
+
+
+def write_image_folder(root, count=3, size=48):
+    """A CycleGAN folder of real JPEG files (random pixels)."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ("trainA", "trainB", "testA", "testB"):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)).save(root / split / f"{i}.jpg")
+    return root
+
+
+def test_vs_reference_times_our_side_on_an_image_folder(tmp_path):
+    """Our side of the side-by-side CPU benchmark runs (the reference is not shipped, so it cannot run here:
+    the figure in the README was taken with a checkout of it)."""
+    data = write_image_folder(tmp_path / "d")
+    done = subprocess.run([sys.executable, "benchmarks/vs_reference.py", "--data", str(data), "--size", "32",
+                           "--ngf", "8", "--blocks", "6", "--max-images", "3", "--rounds", "1",
+                           "--variants", "ours fp32", "ours fp32, 1 thread"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if "s/iteration" in line]
+    assert len(rows) == 2 and all(float(row[row.index("s/iteration") - 1]) > 0 for row in rows)
+
+
+def test_vs_reference_without_the_reference_says_how_to_get_it(tmp_path):
+    data = write_image_folder(tmp_path / "d", count=1)
+    done = subprocess.run([sys.executable, "benchmarks/vs_reference.py", "--data", str(data),
+                           "--reference", str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True)
+    assert_user_error(done, "--reference", "git", "junyanz/pytorch-CycleGAN-and-pix2pix")
+    done = subprocess.run([sys.executable, "benchmarks/vs_reference.py", "--data", str(tmp_path),
+                           "--variants", "ours fp32"], cwd=ROOT, capture_output=True, text=True)
+    assert_user_error(done, "--data", "trainA/ trainB/ testA/ testB/")
+    if not torch.cuda.is_available():
+        done = subprocess.run([sys.executable, "benchmarks/vs_reference.py", "--data", str(data), "--device", "cuda",
+                               "--variants", "ours fp32"], cwd=ROOT, capture_output=True, text=True)
+        assert_user_error(done, "--device cuda", "--device cpu")

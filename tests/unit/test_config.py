@@ -162,3 +162,16 @@ def test_default_threads_leave_out_the_cores_other_work_keeps_busy(monkeypatch, 
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_compile_with_a_gradient_penalty_is_an_input_error_not_a_crash(tmp_path):
+    """torch.compile has no double backward, which the WGAN-GP penalty needs: `cyclegan.train` crashed with
+    a RuntimeError after building everything. Now the config says so at once, with exit 2 and one line."""
+    from tests.helpers import assert_user_error, run_cli
+    with pytest.raises(UserError, match="train.compile=true cannot train loss.gan_mode=wgangp"):
+        load_config(["train.compile=true", "loss.gan_mode=wgangp"])
+    result = run_cli("cyclegan.train", "train.compile=true", "loss.gan_mode=wgangp", f"train.out_dir={tmp_path}")
+    assert_user_error(result, "train.compile=false", "loss.lambda_gp=0")
+    for fine in (["train.compile=true", "loss.gan_mode=wgangp", "loss.lambda_gp=0"],  # no penalty: no double backward
+                 ["train.compile=true", "loss.gan_mode=lsgan"], ["loss.gan_mode=wgangp"]):
+        load_config(fine)
