@@ -4,6 +4,7 @@ PostgreSQL and an MLflow server on the same database. One PostgreSQL, one MLflow
 for the module; each test has its own databases and experiment. Skipped where PostgreSQL is not installed
 (`.ci/run` installs Debian's `postgresql`)."""
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,12 @@ def cluster():
     from ray.cluster_utils import Cluster
     loopback = {"node_ip_address": "127.0.0.1", "object_store_memory": 100 * 1024 ** 2}
     temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # Ray's socket paths must stay short
+    # Cluster.add_node records the head's address in <RAY_TMPDIR or /tmp>/ray/ray_current_cluster without
+    # creating the folder (FileNotFoundError on a machine that never ran Ray) and would overwrite another
+    # user's record on a shared box: keep it in this cluster's own folder.
+    os.makedirs(os.path.join(temp, "ray"))
+    ray_tmpdir = pytest.MonkeyPatch()
+    ray_tmpdir.setenv("RAY_TMPDIR", temp)
     ray_cluster = Cluster(initialize_head=True, shutdown_at_exit=True,
                           head_node_args={**loopback, "num_cpus": 0, "include_dashboard": False, "temp_dir": temp})
     try:
@@ -51,6 +58,7 @@ def cluster():
         yield ray_cluster, workers
     finally:
         ray_cluster.shutdown()  # stops exactly the processes it started
+        ray_tmpdir.undo()
 
 
 def raylet_pid(node) -> int:
