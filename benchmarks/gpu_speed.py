@@ -8,6 +8,8 @@ What it measures, each after a warm-up, at ResNet-9 / ngf 64 / 256 px / batch 1 
   autocast (`train.amp=true`), bf16 + `train.channels_last=true`, and + `train.compile=true`:
   images/s (= iterations/s x batch) and peak GPU memory;
 - a bare hand-written CycleGAN loop at the same settings (benchmarks/train_overhead.py): our overhead;
+- instance norm as `instance_norm` or as `group_norm` (benchmarks/norm_kernels.py): which kernel the
+  device should use (`InstanceNorm2d.group_norm_devices`);
 - packing: 1, 2, 4, 8 trainer processes on the same GPU at once (what `trial.gpus=1/N` does), each timed
   over the same window after all have warmed up: aggregate images/s and the memory of each;
 - evaluation: backbone feature throughput and one `Evaluator.evaluate()` on a test split of 500 images per
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cyclegan.config import load_config  # noqa: E402
 from cyclegan.trainer import Trainer  # noqa: E402
+from norm_kernels import time_norm_kernels  # noqa: E402
 from train_overhead import bare_loop  # noqa: E402
 
 FULL = {"size": 256, "ngf": 64, "blocks": 9, "iters": 40, "warmup": 10, "pack": [1, 2, 4, 8], "pack_s": 20.0,
@@ -231,7 +234,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny sizes on the CPU (a test of the script)")
     ap.add_argument("--out", help="write the figures as JSON here")
     ap.add_argument("--inception-weights", help="the FID Inception weights file (else: hub cache, or random)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: variants,bare,packing,eval")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: variants,bare,norms,packing,eval")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--device", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--ready", help=argparse.SUPPRESS)
@@ -264,6 +267,12 @@ def main(argv=None) -> dict:
                                "overhead": bare["images_per_s"] / ours["images_per_s"] - 1}
         print(f"  bare hand-written loop (fp32)        {bare['images_per_s']:8.2f} images/s   our overhead "
               f"{report['bare_loop']['overhead'] * 100:+.1f} % (target <= 5 %)", flush=True)
+    if "norms" not in skip:
+        set_tf32(True)
+        report["instance_norm_kernels_ms"] = ms = time_norm_kernels(
+            device, p["size"], p["ngf"], p["blocks"], iters=2 if args.quick else 10, rounds=1 if args.quick else 3)
+        print("  instance norm kernels, generator fwd+bwd at batch 2: "
+              + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items()), flush=True)
     if "packing" not in skip:
         for n in p["pack"]:
             r = time_packed(n, p, device, args.quick)

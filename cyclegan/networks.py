@@ -19,12 +19,30 @@ from torch import nn
 from .configtools import UserError
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """Instance norm (Ulyanov et al. 2016): each image's channel normalised over H x W, biased variance.
+
+    On the CPU it runs as a group norm with one channel per group: the same numbers (within 1e-6;
+    tests assert the outputs and gradients), but `instance_norm` runs batch norm on a reshaped view and
+    the in-place ReLU after it then pays a copy in the backward; at ResNet-9 / 128 px the step takes
+    about 0.95x the time (benchmarks/cpu_step.py). Elsewhere (CUDA) it stays PyTorch's instance norm
+    until a GPU measurement says otherwise (`python benchmarks/norm_kernels.py --device cuda`, also a
+    line of benchmarks/gpu_speed.py). Same parameters and state dict as `nn.InstanceNorm2d`."""
+
+    group_norm_devices = frozenset({"cpu"})  # device types where the group-norm kernel was measured faster
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type not in self.group_norm_devices or self.track_running_stats or x.dim() != 4:
+            return super().forward(x)
+        return nn.functional.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+
 def norm_layer(kind: str, *, affine_instance: bool = False):
     """Reference `get_norm_layer`: batch norm is affine with running stats; instance norm is not."""
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=affine_instance, track_running_stats=False)
+        return functools.partial(InstanceNorm2d, affine=affine_instance, track_running_stats=False)
     return lambda channels: nn.Identity()
 
 

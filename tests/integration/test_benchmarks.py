@@ -23,13 +23,16 @@ def test_gpu_speed_quick_runs_every_part_and_writes_its_figures(tmp_path):
     assert set(report["variants"]) == {"fp32", "bf16", "bf16+channels_last", "bf16+channels_last+compile"}
     assert all(v["images_per_s"] > 0 and v["peak_mb"] > 0 for v in report["variants"].values())
     assert report["bare_loop"]["bare_images_per_s"] > 0 and -1 < report["bare_loop"]["overhead"] < 10
+    kernels = report["instance_norm_kernels_ms"]
+    assert set(kernels) == {"instance_norm fp32", "instance_norm bf16", "group_norm fp32", "group_norm bf16"}
+    assert all(ms > 0 for ms in kernels.values())
     assert [p["processes"] for p in report["packing"]] == [1, 2]
     assert all(p["aggregate_images_per_s"] > 0 for p in report["packing"])
     inception = report["evaluation"]["inception"]
     assert inception["feature_images_per_s"] > 0 and inception["evaluate_s"] > 0
     assert inception["real_weights"] is False and "random weights of the right shapes" in done.stdout
-    for line in ("trainer bf16+channels_last+compile", "bare hand-written loop", "packed 2 processes",
-                 "evaluation, inception backbone"):
+    for line in ("trainer bf16+channels_last+compile", "bare hand-written loop", "instance norm kernels",
+                 "packed 2 processes", "evaluation, inception backbone"):
         assert line in done.stdout
 
 

@@ -60,6 +60,29 @@ def test_one_epoch_plus_resume_equals_two_epochs(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
+def unfused(trainer):
+    """The trainer's Adams as versions before the fused kernel made them (a for-loop per parameter)."""
+    for opt in (trainer.opt_g, trainer.opt_d):
+        assert all(group["fused"] for group in opt.param_groups)  # what this version makes
+        for group in opt.param_groups:
+            group["fused"] = None
+    return trainer
+
+
+def test_a_run_checkpointed_before_fused_adam_resumes_exactly(tmp_path):
+    """A study started under an earlier version continues with the optimizer its checkpoint was saved
+    with, so its resumed epochs equal those of a run that was never interrupted."""
+    straight = unfused(quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'a'}"])))
+    straight = [r.metrics for r in straight.epochs()]
+    for report in unfused(quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'b'}"]))).epochs():
+        break
+    resumed = quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'b'}", "resume=true"]))
+    assert not resumed.opt_g.param_groups[0]["fused"] and not resumed.opt_d.param_groups[0]["fused"]
+    second = [r.metrics for r in resumed.epochs()]
+    for key in LOSS_KEYS:
+        assert second[0][key] == straight[1][key], key
+
+
 def test_without_a_terminal_a_progress_line_comes_at_least_every_heartbeat(tmp_path):
     """Output going to a file (nohup, CI, a cluster job) gets a progress line, not 8 silent minutes."""
     lines = []

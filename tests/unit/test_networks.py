@@ -42,3 +42,34 @@ def test_patchgan_70x70_output_and_init():
     assert d(torch.randn(1, 3, 256, 256)).shape == (1, 1, 30, 30)  # the reference's 30x30 patch map
     weights = torch.cat([m.weight.flatten() for m in d.modules() if isinstance(m, torch.nn.Conv2d)])
     assert abs(weights.std().item() - 0.02) < 0.002 and abs(weights.mean().item()) < 0.001
+
+
+@pytest.mark.parametrize("generator, depth", [("resnet", 2), ("unet", 5), ("unet_keras", 4)])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_computes_what_torchs_instance_norm_computes(generator, depth, memory_format):
+    """Our instance norm runs as a one-channel-per-group group norm on the CPU (faster); a whole generator
+    with it must give the outputs and gradients that torch's `nn.InstanceNorm2d` gives."""
+    torch.manual_seed(0)
+    ours = build_generator(ModelConfig(generator=generator, g_depth=depth, ngf=4, norm="instance"))
+    torchs = build_generator(ModelConfig(generator=generator, g_depth=depth, ngf=4, norm="instance"))
+    torchs.load_state_dict(ours.state_dict())
+    norms = [m for m in torchs.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(type(m) is not torch.nn.InstanceNorm2d for m in norms)
+    if generator == "unet_keras":  # the seed architecture's norms are affine: give them non-trivial values
+        with torch.no_grad():
+            for a, b in zip(ours.modules(), torchs.modules()):
+                if isinstance(a, torch.nn.InstanceNorm2d) and a.affine:
+                    a.weight.uniform_(0.5, 1.5), a.bias.uniform_(-0.5, 0.5)
+                    b.weight.copy_(a.weight), b.bias.copy_(a.bias)
+    for m in norms:
+        m.__class__ = torch.nn.InstanceNorm2d
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=memory_format)
+    ours.to(memory_format=memory_format), torchs.to(memory_format=memory_format)
+    out_ours, out_torchs = ours(x), torchs(x)
+    torch.testing.assert_close(out_ours, out_torchs, atol=1e-5, rtol=1e-4)
+    grad = torch.randn_like(out_ours)
+    out_ours.backward(grad), out_torchs.backward(grad)
+    # A conv bias just before a norm has a true gradient of 0: compare against the largest gradient.
+    scale = max(p.grad.abs().max().item() for p in torchs.parameters())
+    for (name, p), q in zip(ours.named_parameters(), torchs.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5 * scale, rtol=1e-4, msg=name)
