@@ -95,7 +95,10 @@ def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlfl
     args = ["study=smoke", f"study.out_dir={out}", "study.shared_out_dir=true",
             f"ray.address={ray_cluster.address}", f"study.storage={postgres.url('optuna_multinode')}",
             f"mlflow.tracking_uri={mlflow_server.url}", "mlflow.experiment=smoke-multinode", "study.num_samples=2",
-            "study.max_concurrent=2", "study.scheduler=none", "trial.cpus=1", "train.epochs=2", "train.decay_epochs=2"]
+            "study.max_concurrent=2", "study.scheduler=none", "trial.cpus=1", "train.epochs=2", "train.decay_epochs=2",
+            # Epochs of a few seconds, so that the node dies mid-trial: with the smoke study's 32 images an
+            # epoch takes 0.4 s, and a trial could finish between its first checkpoint and the kill below.
+            "data.synthetic_train_size=320"]
     launcher = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     try:
