@@ -25,7 +25,7 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     On the CPU it runs as a group norm with one channel per group: the same numbers (within 1e-6;
     tests assert the outputs and gradients), but `instance_norm` runs batch norm on a reshaped view and
     the in-place ReLU after it then pays a copy in the backward; at ResNet-9 / 128 px the step takes
-    about 0.95x the time (benchmarks/cpu_step.py). Elsewhere (CUDA) it stays PyTorch's instance norm
+    0.95x the time (benchmarks/README.md, "The CPU step beside the reference"). Elsewhere (CUDA) it stays PyTorch's instance norm
     until a GPU measurement says otherwise (`python benchmarks/norm_kernels.py --device cuda`, also a
     line of benchmarks/gpu_speed.py). Same parameters and state dict as `nn.InstanceNorm2d`."""
 
