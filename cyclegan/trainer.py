@@ -3,14 +3,12 @@
     for report in Trainer(cfg).epochs():   # the CLI prints, the Ray trainable reports; the engine
         ...                                # knows neither
 Each `EpochReport` has the epoch's metrics (SPEC §3 names), the evaluation provenance, the sample grid
-paths and the checkpoint just written. Checkpoints hold everything needed to continue exactly: nets,
-optimizers, both image pools (with their RNGs), the torch RNG state, the epoch and the elapsed time.
-The learning rate is a pure function of the epoch (`lr_factor`), and data sampling is derived from
-(seed, epoch), so neither needs state of its own.
+paths and the checkpoint just written. The run's files and what a checkpoint holds are in
+`run_files.py`; this module is the algorithm. The learning rate is a pure function of the epoch
+(`lr_factor`), and data sampling is derived from (seed, epoch), so neither needs state of its own.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,11 +21,13 @@ import yaml
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import architecture, check_architecture, load_checkpoint, save_atomic
-from .configtools import UserError, check_writable_dir, to_dict
+from .checkpoint import save_atomic
+from .configtools import UserError, to_dict
 from .data import UnpairedData, load_data, place_train_images
+from .diffaugment import DiffAugment
 from .image_pool import ImagePool
 from .networks import build_discriminator, build_generator, count_parameters
+from .run_files import RunFolder, restore_training_state, training_state
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,7 +106,8 @@ class Trainer:
         torch.set_num_threads(self.threads)
         self.device = pick_device(t.device)
         self.out_dir = Path(t.out_dir)
-        self.prepare_out_dir()
+        self.files = RunFolder(self.out_dir)
+        self.files.check(cfg.resume)
         torch.manual_seed(t.seed)
         self.data = data if data is not None else load_data(cfg)
         self.data, on_device = place_train_images(self.data, self.device, cfg.data.placement)
@@ -138,26 +139,17 @@ class Trainer:
         self.opt_g = torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2), fused=fused)
         self.opt_d = torch.optim.Adam(d_params, lr=o.lr_d, betas=(o.beta1, o.beta2), fused=fused)
         self.pool_a, self.pool_b = ImagePool(t.pool_size, seed=t.seed), ImagePool(t.pool_size, seed=t.seed + 1)
+        self.augment = DiffAugment(t.diffaugment, seed=t.seed)  # what D_A and D_B see; identity when off
         self.epoch, self.elapsed = 0, 0.0
         self.evaluator = None
         if cfg.eval.every:  # load the FID backbone now: missing weights must stop the run before training
             from .evaluation import Evaluator
             self.evaluator = Evaluator(cfg.eval, self.data, self.device)  # always fp32, whatever train.amp
         if cfg.resume:
-            self.restore(self.out_dir / "checkpoints" / "last.pt")
+            self.restore(self.files.last_checkpoint)
         self.out_dir.mkdir(parents=True, exist_ok=True)  # only now: every check above has passed
 
     # -- set-up -----------------------------------------------------------------------------------
-    def prepare_out_dir(self) -> None:
-        last = self.out_dir / "checkpoints" / "last.pt"
-        if self.cfg.resume and not last.is_file():
-            raise UserError(f"resume=true but {last} does not exist: nothing to resume; drop resume=true "
-                            "to start a new run")
-        if not self.cfg.resume and (last.is_file() or (self.out_dir / "metrics.jsonl").is_file()):
-            raise UserError(f"train.out_dir={self.out_dir} already holds a run; pass resume=true to continue it "
-                            "or choose another train.out_dir")
-        check_writable_dir(self.out_dir, "train.out_dir")
-
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
@@ -186,10 +178,11 @@ class Trainer:
                                      real_a if use_id else None)
             rec_a = G_B(fake_b) if lo.cyc_a > 0 else None                    # F(G(a)) ~ a   (Eqn. 2, forward)
             rec_b = G_A(fake_a) if lo.cyc_b > 0 else None                    # G(F(b)) ~ b   (Eqn. 2, backward)
-            # The generators are judged by discriminators that must not learn from this step.
+            # The generators are judged by discriminators that must not learn from this step, through
+            # the same DiffAugment transforms D trains with (differentiable: G's gradient passes through).
             self.set_requires_grad(("D_A", "D_B"), False)
-            pred_fake_b = D_B(fake_b) if self.use_d else None
-            pred_fake_a = D_A(fake_a) if self.use_d else None
+            pred_fake_b = D_B(self.augment(fake_b)) if self.use_d else None
+            pred_fake_a = D_A(self.augment(fake_a)) if self.use_d else None
             terms = losses.generator_terms(
                 real_a=real_a, real_b=real_b, fake_a=fake_a, fake_b=fake_b, rec_a=rec_a, rec_b=rec_b,
                 idt_a=idt_a, idt_b=idt_b, pred_fake_a=pred_fake_a, pred_fake_b=pred_fake_b,
@@ -212,7 +205,7 @@ class Trainer:
         return {k: v.detach() for k, v in terms.items()}
 
     def discriminator_loss(self, D, real, fake):
-        fake = fake.detach()
+        real, fake = self.augment.pair(real, fake.detach())  # one policy for both, so D cannot tell them by it
         lo = self.cfg.loss
         penalty = losses.gradient_penalty(D, real, fake) if lo.gan_mode == "wgangp" and lo.lambda_gp > 0 else None
         pred_real, pred_fake = self.run(D, real, fake)
@@ -283,7 +276,7 @@ class Trainer:
     def epochs(self):
         """Train the remaining epochs, yielding an EpochReport after each (with eval and checkpoint)."""
         if self.epoch == 0:
-            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+            self.files.write_config(self.cfg)
         total, every = self.cfg.total_epochs, self.cfg.eval.every
         for epoch in range(self.epoch + 1, total + 1):
             final = epoch == total
@@ -295,10 +288,10 @@ class Trainer:
             self.epoch = epoch
             # The metrics line is on disk before the checkpoint that claims the epoch: a kill between the
             # two leaves a line past the checkpoint, which resume drops and recomputes (never a gap).
-            self.append_metrics(metrics, provenance)
+            self.files.append_metrics(metrics, provenance)
             checkpoint = None
             if epoch % self.cfg.train.checkpoint_every == 0 or final:
-                checkpoint = self.save(self.out_dir / "checkpoints" / "last.pt")
+                checkpoint = self.save(self.files.last_checkpoint)
             yield EpochReport(epoch, metrics, provenance, images, checkpoint, final)
 
     def evaluate(self, epoch: int):
@@ -308,65 +301,15 @@ class Trainer:
         # bf16-trained and fp32-trained trials are never ranked together.
         return metrics, dict(provenance, amp=self.amp), grids
 
-    def append_metrics(self, metrics: dict, provenance: dict) -> None:
-        record = dict(metrics, provenance=provenance) if provenance else dict(metrics)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"format": 1, "epoch": self.epoch, "elapsed_s": self.elapsed, "config": to_dict(self.cfg),
-                "architecture": architecture(self.cfg.model),
-                "nets": {k: v.state_dict() for k, v in self.nets.items()},
-                "optim": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
-                "pool": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()}, "rng": rng}
+        return training_state(self)
 
     def save(self, path: Path) -> Path:
         save_atomic(self.state_dict(), path)
         return path
 
     def restore(self, path: Path) -> None:
-        state = load_checkpoint(path)
-        check_architecture(state, self.cfg.model, path)
-        try:
-            for name, net in self.nets.items():
-                net.load_state_dict(state["nets"][name])
-            self.opt_g.load_state_dict(state["optim"]["G"])
-            self.opt_d.load_state_dict(state["optim"]["D"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"checkpoint {path} does not fit this model ({str(exc).splitlines()[0][:160]}); "
-                            "use the model settings it was trained with") from None
-        self.pool_a.load_state_dict(state["pool"]["A"], self.device)
-        self.pool_b.load_state_dict(state["pool"]["B"], self.device)
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.epoch, self.elapsed = state["epoch"], state["elapsed_s"]
-        self.truncate_metrics(self.epoch)
+        restore_training_state(self, path)
+        self.files.truncate_metrics(self.epoch)
         self.log(f"resumed from {path} at epoch {self.epoch}")
-
-    def truncate_metrics(self, epoch: int) -> None:
-        """Drop metric lines written after the checkpoint (they will be recomputed): each epoch once."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.is_file():
-            return
-        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-        keep = []
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    break  # a line torn by a kill mid-write: its epoch is recomputed
-                raise UserError(f"{path} line {number} is not JSON; restore the file from a backup or delete it "
-                                "(the checkpoint holds the training state)") from None
-            if record.get("epoch", 0) <= epoch:
-                keep.append(line)
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
-        tmp.replace(path)
