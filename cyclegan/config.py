@@ -29,7 +29,10 @@ class DataConfig:
     root: Optional[str] = None          # folder with trainA/ trainB/ testA/ testB/; for named sets, the cache
     load_size: int = 286                # resize to load_size x load_size (reference resize_and_crop) ...
     crop_size: int = 256                # ... then a random crop_size crop and a random horizontal flip
-    max_images: int = 0                 # cap per domain and split (0 = all), for quick runs
+    max_images: int = 0                 # cap per domain and split, test split too (0 = all): quick runs
+    train_images: int = 0               # cap the train split of each domain only (0 = all): a seeded subset
+                                        # (from train.seed), nested (the 32 images of a 32-image run are among
+                                        # the 64 of a 64-image run); the test split, and so FID, is unchanged
     skip_bad_images: bool = False       # warn and skip unreadable images instead of stopping with exit 2
     max_pixels: int = 100_000_000       # larger images are unreadable (a 48 KB PNG can claim 20000x20000)
     url: str = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets"  # base URL of the official zips
@@ -95,6 +98,8 @@ class TrainConfig:
     out_dir: str = "runs/cyclegan"
     checkpoint_every: int = 1           # epochs between checkpoints (the final epoch always writes one)
     threads: int = 0                    # CPU threads for torch (0 = the cores not busy with other work)
+    diffaugment: str = ""               # DiffAugment for both discriminators: a comma list of color,
+                                        # translation, cutout ("" or none = off); see cyclegan/diffaugment.py
 
 
 @dataclass
@@ -126,6 +131,7 @@ class Config:
 
     def validate(self) -> "Config":
         """Cross-field checks: everything a run would otherwise discover minutes in."""
+        from .diffaugment import canonical_policy
         from .networks import check_discriminator_fits, check_generator_fits
 
         d, m, lo, o, t, e = self.data, self.model, self.loss, self.optim, self.train, self.eval
@@ -139,7 +145,8 @@ class Config:
                            ("data.synthetic_train_size", d.synthetic_train_size), ("data.max_pixels", d.max_pixels),
                            ("data.synthetic_test_size", d.synthetic_test_size)]:
             require(value >= 1, f"{key}={value} must be at least 1")
-        for key, value in [("data.max_images", d.max_images), ("train.epochs", t.epochs),
+        for key, value in [("data.max_images", d.max_images), ("data.train_images", d.train_images),
+                           ("train.epochs", t.epochs),
                            ("train.decay_epochs", t.decay_epochs), ("train.pool_size", t.pool_size),
                            ("train.seed", t.seed), ("train.threads", t.threads), ("eval.every", e.every),
                            ("eval.num_images", e.num_images), ("eval.grid_images", e.grid_images),
@@ -162,6 +169,7 @@ class Config:
         for key in ("beta1", "beta2"):
             value = getattr(o, key)
             require(0 <= value < 1, f"optim.{key}={value} must be in [0, 1)")
+        t.diffaugment = canonical_policy(t.diffaugment)  # 'cutout, color' -> 'color,cutout': one spelling per cell
         check_generator_fits(m.generator, m.g_depth, d.crop_size)
         check_discriminator_fits(m.d_layers, d.crop_size)
         return self
@@ -182,7 +190,8 @@ class Config:
         if lo.lambda_gan == 0 or lo.gan_mode != "wgangp":
             flat["loss.lambda_gp"] = None
         if lo.lambda_gan == 0:
-            for key in ("loss.gan_mode", "model.ndf", "model.d_layers", "optim.lr_d", "train.pool_size"):
+            for key in ("loss.gan_mode", "model.ndf", "model.d_layers", "optim.lr_d", "train.pool_size",
+                        "train.diffaugment"):
                 flat[key] = None
         return flat
 

@@ -188,8 +188,34 @@ def to_uint8(images: Tensor) -> Tensor:
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def subset_index(count: int, keep: int, seed: int) -> Tensor:
+    """Indices of `keep` of `count` images, in file order: the first `keep` of one seeded permutation, so the
+    subset of a smaller run is inside that of a larger one (same seed), and runs of different sizes differ
+    only by the images added."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return order[:keep].sort().values
+
+
+def cap_train_split(data: UnpairedData, train_images: int, seed: int) -> UnpairedData:
+    """`data.train_images`: a nested, seeded subset of each domain's train split; the test split untouched."""
+    if not train_images:
+        return data
+    for domain, images in (("A", data.train_a), ("B", data.train_b)):
+        if train_images > len(images):
+            raise UserError(f"data.train_images={train_images} but train{domain} of {data.name} has only {len(images)} "
+                            f"images; use at most {len(images)}, or 0 for all")
+    # one permutation per domain, each from its own seed: |A| and |B| differ
+    a = subset_index(len(data.train_a), train_images, seed * 2)
+    b = subset_index(len(data.train_b), train_images, seed * 2 + 1)
+    return replace(data, train_a=data.train_a[a], train_b=data.train_b[b])
+
+
 def load_data(cfg) -> UnpairedData:
-    """Build the configured dataset (cfg: the full engine Config)."""
+    """Build the configured dataset (cfg: the full engine Config), its train split capped by data.train_images."""
+    return cap_train_split(load_full_data(cfg), cfg.data.train_images, cfg.train.seed)
+
+
+def load_full_data(cfg) -> UnpairedData:
     d = cfg.data
     if d.name == "synthetic":
         from .synthetic import make_synthetic

@@ -45,12 +45,13 @@ def test_train_command_writes_the_spec_outputs(tmp_path):
     assert_user_error(again, "already holds a run", "resume=true")
 
 
-def test_one_epoch_plus_resume_equals_two_epochs(tmp_path):
-    straight = [r.metrics for r in quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'a'}"])).epochs()]
-    cfg = load_config(TINY + [f"train.out_dir={tmp_path / 'b'}"])
+@pytest.mark.parametrize("extra", [[], ["train.diffaugment=color,translation,cutout"]], ids=["plain", "diffaugment"])
+def test_one_epoch_plus_resume_equals_two_epochs(tmp_path, extra):
+    straight = [r.metrics for r in quiet(load_config(TINY + extra + [f"train.out_dir={tmp_path / 'a'}"])).epochs()]
+    cfg = load_config(TINY + extra + [f"train.out_dir={tmp_path / 'b'}"])
     for report in quiet(cfg).epochs():
         break  # interrupted after epoch 1 (its checkpoint is written)
-    resumed = quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'b'}", "resume=true"]))
+    resumed = quiet(load_config(TINY + extra + [f"train.out_dir={tmp_path / 'b'}", "resume=true"]))
     assert resumed.epoch == 1
     second = [r.metrics for r in resumed.epochs()]
     assert [m["epoch"] for m in second] == [2]
@@ -58,6 +59,11 @@ def test_one_epoch_plus_resume_equals_two_epochs(tmp_path):
         assert second[0][key] == straight[1][key], key
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    if extra:  # the policy is in config.yaml, and it changed training (so the equality above tested its RNG)
+        assert yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())["train"]["diffaugment"] == \
+            "color,translation,cutout"
+        plain = [r.metrics for r in quiet(load_config(TINY + [f"train.out_dir={tmp_path / 'c'}"])).epochs()]
+        assert plain[1]["loss_D"] != straight[1]["loss_D"]
 
 
 def unfused(trainer):
@@ -226,6 +232,8 @@ def test_translate_keeps_names_and_shrinks_huge_photos(trained, tmp_path):
     (["model.generatr=unet"], ["model.generatr", "did you mean model.generator"]),
     (["data.name=folder", "data.root=/nonexistent/data"], ["data.root=/nonexistent/data", "does not exist"]),
     (["resume=true"], ["nothing to resume"]),
+    (["train.diffaugment=colour"], ["train.diffaugment", "did you mean color"]),
+    (["data.train_images=17"], ["data.train_images=17", "only 16 images"]),
     (["train.out_dir=/proc/version/run"], ["not writable"]),
     (["eval.backbone=inception", "eval.inception_url=http://127.0.0.1:9/w.pth"], ["weights-inception-2015-12-05"]),
 ])

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from cyclegan.configtools import UserError
-from cyclegan.data import list_images, load_folder, load_image
+from cyclegan.config import load_config
+from cyclegan.data import list_images, load_data, load_folder, load_image
 from cyclegan.synthetic import make_synthetic, paint, photos
 
 
@@ -120,3 +121,24 @@ def test_device_resident_batches_are_the_host_batches():
     assert moved and placed.train_a.is_cuda
     for (a, b), (ga, gb) in zip(data.batches(3, 2, 32, 7), placed.batches(3, 2, 32, 7), strict=True):
         assert ga.is_cuda and torch.equal(a, ga.cpu()) and torch.equal(b, gb.cpu())
+
+
+def _rows(images):
+    return {bytes(img.numpy()) for img in images}
+
+
+def test_train_images_is_a_nested_seeded_subset_of_the_train_split_only():
+    base = ["data.name=synthetic", "data.load_size=20", "data.crop_size=16", "data.synthetic_train_size=40",
+            "data.synthetic_test_size=10", "model.g_depth=2", "model.d_layers=2"]
+    full = load_data(load_config(base))
+    small, large = (load_data(load_config(base + [f"data.train_images={n}"])) for n in (8, 16))
+    assert len(small.train_a) == len(small.train_b) == 8 and len(large.train_a) == 16
+    for split in ("test_a", "test_b", "truth_a2b", "truth_b2a"):  # FID's images are the same at every size
+        assert torch.equal(getattr(small, split), getattr(full, split)), split
+    for domain in ("train_a", "train_b"):
+        assert _rows(getattr(small, domain)) <= _rows(getattr(large, domain)) <= _rows(getattr(full, domain))
+    other_seed = load_data(load_config(base + ["data.train_images=8", "train.seed=1"]))
+    assert _rows(other_seed.train_a) != _rows(small.train_a)  # each seed its own subset (paired across arms)
+    assert torch.equal(load_data(load_config(base + ["data.train_images=8"])).train_a, small.train_a)
+    with pytest.raises(UserError, match="only 40 images"):
+        load_data(load_config(base + ["data.train_images=41"]))
