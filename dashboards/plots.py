@@ -78,3 +78,32 @@ def pareto(table: pd.DataFrame, front: pd.DataFrame, quality: str, cost: str, pa
     ax.legend(fontsize=7)
     ax.set_title("quality against cost", fontsize=9)
     return _save(fig, path)
+
+
+def data_efficiency(rows: pd.DataFrame, comparisons: list, value: str, label: str, path: Path) -> Path:
+    """Left: `value` against training images per domain, one line per DiffAugment arm (mean over seeds, 95 %
+    interval of the mean). Right: the paired difference with - without and its noise-rule interval."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    from .stats import summarize
+    for policy, arm in rows.groupby("diffaugment", sort=True):
+        sizes = sorted(arm["train_images"].unique())
+        summaries = [summarize(arm.loc[arm["train_images"] == n, value].tolist()) for n in sizes]
+        left.errorbar(sizes, [s["mean"] for s in summaries], yerr=[0 if s["ci95"] != s["ci95"] else s["ci95"]
+                      for s in summaries], marker="o", capsize=3, label=policy or "no augmentation")
+    for policy in sorted({c.policy for c in comparisons}):
+        mine = [c for c in comparisons if c.policy == policy]
+        xs = [c.size for c in mine]
+        ys = [c.comparison.difference for c in mine]
+        errs = [c.comparison.half_width if c.comparison.half_width == c.comparison.half_width else 0 for c in mine]
+        right.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=policy)
+    right.axhline(0, color="black", lw=0.8)
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(rows["train_images"].unique()), [str(int(v)) for v in sorted(rows["train_images"].unique())])
+        ax.set_xlabel("training images per domain")
+        ax.legend(fontsize=7)
+    left.set_ylabel(label)
+    left.set_title(f"{label} by arm", fontsize=9)
+    right.set_ylabel("with − without DiffAugment")
+    right.set_title("paired difference (noise rule's 95 % interval)", fontsize=9)
+    return _save(fig, path)

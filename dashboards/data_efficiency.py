@@ -1,0 +1,121 @@
+"""How many training images, and does DiffAugment help with few? The data-efficiency section.
+
+Used by the report (a study that varies `data.train_images` and `train.diffaugment`, e.g.
+studies/data_efficiency.yaml) and by benchmarks/data_efficiency.py (the same design on the synthetic task,
+with ground truth). One input, a table with a row per run: `train_images`, `diffaugment` ("" = off),
+`seed` and the value compared. At each size, each DiffAugment policy is compared with no augmentation
+seed by seed: runs that share a seed share the training subset, initial weights and data order, so the
+difference is judged by the paired noise rule (tuning.objective.paired_difference, the one definition of
+what counts as a real difference). A size with fewer than 3 shared seeds gets no verdict.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tuning.objective import Comparison, paired_difference
+
+from .stats import summarize
+
+OFF = ""
+
+
+@dataclass
+class SizeComparison:
+    size: int
+    policy: str
+    seeds: int                  # seeds both arms finished (the pairs the verdict rests on)
+    off: dict                   # summarize() of the arm without augmentation
+    on: dict                    # ... and with the policy
+    comparison: Comparison      # on - off, paired over `seeds`
+
+    @property
+    def helps(self) -> bool:
+        return self.comparison.verdict == "better"
+
+
+def policy_label(policy: str) -> str:
+    return policy if policy else "no augmentation"
+
+
+def compare_by_size(rows: pd.DataFrame, value: str, mode: str) -> list[SizeComparison]:
+    """Each policy against no augmentation at each size (sizes ascending), paired by seed."""
+    out = []
+    data = rows.dropna(subset=[value])
+    for size, at_size in data.groupby("train_images", sort=True):
+        off = at_size[at_size["diffaugment"] == OFF].groupby("seed")[value].mean()
+        for policy in sorted(p for p in at_size["diffaugment"].unique() if p != OFF):
+            on = at_size[at_size["diffaugment"] == policy].groupby("seed")[value].mean()
+            shared = on.index.intersection(off.index)
+            comparison = paired_difference((on[shared] - off[shared]).tolist(), mode)
+            out.append(SizeComparison(int(size), policy, len(shared), summarize(off.tolist()), summarize(on.tolist()),
+                                      comparison))
+    return out
+
+
+def conclusion(comparisons: list[SizeComparison], policy: str) -> str:
+    """Where `policy` stops helping: the smallest size from which on it never helps beyond noise."""
+    mine = [c for c in comparisons if c.policy == policy and c.comparison.verdict != "not enough seeds"]
+    if not mine:
+        return f"DiffAugment ({policy}): not enough seeds at any size for a verdict (3 shared seeds needed)."
+    worse = [str(c.size) for c in mine if c.comparison.verdict == "worse"]
+    tail = f" It is worse beyond noise at {', '.join(worse)} images." if worse else ""
+    if not any(c.helps for c in mine):
+        return (f"DiffAugment ({policy}) never helped beyond noise at any size measured "
+                f"({', '.join(str(c.size) for c in mine)} images per domain).{tail}")
+    last_help = max(i for i, c in enumerate(mine) if c.helps)
+    if last_help == len(mine) - 1:
+        return (f"DiffAugment ({policy}) still helps at the largest size measured ({mine[-1].size} images per "
+                f"domain): it did not stop helping in this range.{tail}")
+    stop = mine[last_help + 1].size
+    return (f"DiffAugment ({policy}) helps up to {mine[last_help].size} images per domain and stops helping at "
+            f"{stop}: from {stop} images on, no difference beyond noise.{tail}")
+
+
+def verdict_line(c: SizeComparison, metric: str) -> str:
+    if c.comparison.verdict == "not enough seeds":
+        return f"{c.size} images: {metric} {c.comparison.difference:+.3g}, not enough seeds ({c.seeds} shared, 3 needed)"
+    low, high = c.comparison.difference - c.comparison.half_width, c.comparison.difference + c.comparison.half_width
+    word = "no difference beyond noise" if c.comparison.verdict == "indistinguishable" else c.comparison.verdict
+    return (f"{c.size} images: {metric} {c.comparison.difference:+.3g}, 95 % interval [{low:.3g}, {high:.3g}], "
+            f"{word} (paired over {c.seeds} seeds)")
+
+
+def study_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table's complete trials as (train_images, diffaugment, seed, objective) rows; empty unless the
+    study varies both the number of training images and DiffAugment."""
+    if table.empty or "params" not in table:
+        return pd.DataFrame()
+    params = table["params"].apply(lambda p: p if isinstance(p, dict) else {})
+    rows = pd.DataFrame({"train_images": pd.to_numeric(params.apply(lambda p: p.get("data.train_images")),
+                                                       errors="coerce"),
+                         "diffaugment": params.apply(lambda p: p.get("train.diffaugment") or OFF),
+                         "seed": table["seed"], "objective": table["objective"]})
+    rows = rows[rows["train_images"] > 0]  # 0 = "all": a size the report cannot place on the axis
+    if rows["train_images"].nunique() < 2 or rows["diffaugment"].nunique() < 2 or OFF not in set(rows["diffaugment"]):
+        return pd.DataFrame()
+    return rows
+
+
+def section(table: pd.DataFrame, metric: str, mode: str, figures: Path, img) -> str:
+    """HTML: the objective against training images per arm, the paired verdicts, and where DiffAugment stops
+    helping ('' for a study that is not a data-efficiency design)."""
+    from . import plots
+    rows = study_rows(table)
+    if rows.empty:
+        return ""
+    comparisons = compare_by_size(rows, "objective", mode)
+    path = plots.data_efficiency(rows, comparisons, "objective", metric, figures / "data_efficiency.png")
+    policies = sorted(p for p in rows["diffaugment"].unique() if p != OFF)
+    verdicts = "".join(f"<li>{html.escape(policy_label(c.policy))} vs no augmentation, {html.escape(verdict_line(c, metric))}"
+                       "</li>" for c in comparisons)
+    summary = "".join(f"<p><b>{html.escape(conclusion(comparisons, p))}</b></p>" for p in policies)
+    return (f"<h2>Data efficiency: {metric} against training images per domain</h2>{summary}"
+            f"<figure>{img(path)}</figure><h3>DiffAugment against no augmentation, seed by seed, at each size</h3>"
+            f"<ul>{verdicts}</ul><p class=note>Left: each arm's mean over its seeds with the 95 % interval of the "
+            f"mean. Right: the paired difference (with − without) and its noise interval: "
+            f"{'below' if mode == 'min' else 'above'} zero with the interval clear of it, DiffAugment helps. Each size "
+            "is its own comparison (not corrected for the number of sizes).</p>")
