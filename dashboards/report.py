@@ -9,8 +9,9 @@ Sections: leaderboard of complete trials by objective (the study metric at the f
 with its difference from the reference ± noise, its verdict and its final sample grid (best over epochs
 shown, labelled optimistic); trials stopped early; effect of each searched value, parameter importance
 (Optuna PED-ANOVA) and optimisation history, quality against full-budget cost (Pareto), each with a
-caveat when nothing is beyond noise; ablation arms with paired verdicts against the full model; one row
-per painter for the painters study. Trials whose metrics have different provenance are never ranked
+caveat when nothing is beyond noise; ablation arms with paired verdicts against the full model; for a
+data-efficiency study (data.train_images x train.diffaugment) the objective against training images and
+where DiffAugment stops helping; one row per painter for the painters study. Trials whose metrics have different provenance are never ranked
 together.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mlflow.tracking import MlflowClient
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
-from . import plots
+from . import data_efficiency, plots
 from .runs import StudyRuns, grid_image, load_runs, run_artifacts
 from tuning.objective import SEED_NOISE_UNKNOWN, compare
 from tuning.redact import take_credentials
@@ -228,7 +229,9 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
                 names = ", ".join(html.escape(n) for n in front["run_name"])
                 parts.append(f"<h2>Quality against cost</h2><p>Complete trials only; cost = training seconds for the "
                              f"whole budget.</p>{caveat}<figure>{img(path)}</figure><p>Pareto front: {names}</p>")
-            parts.append(ablation_section(done, runs.searched, runs.mode, runs.metric, fmt))
+            efficiency = data_efficiency.section(done, runs.metric, runs.mode, figures, img)
+            # a data-efficiency grid has its own per-size comparisons; its cells are not ablation arms
+            parts.append(efficiency or ablation_section(done, runs.searched, runs.mode, runs.metric, fmt))
             parts.append(painters_section(runs, done, client, tmp))
         failed = t[t["status"] == "FAILED"] if len(t) else t
         if len(failed):

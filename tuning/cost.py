@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cyclegan.data import list_images
 
-from .study import Study
+from .study import Study, grid_cells
 
 TRAIN_IMAGES = {  # max(trainA, trainB) of the official CycleGAN zips
     "vangogh2photo": 6287, "monet2photo": 6287, "cezanne2photo": 6287, "ukiyoe2photo": 6287,
@@ -21,37 +21,41 @@ TRAIN_IMAGES = {  # max(trainA, trainB) of the official CycleGAN zips
 GPU_IMAGES_PER_S_256 = 8.0
 
 
-def train_images(study: Study, data_name: str) -> int | None:
-    cfg = study.engine_config({"data.name": data_name}) if data_name != study.base_config().data.name \
-        else study.base_config()
+def images_per_epoch(cfg) -> int | None:
+    """Images an epoch of this engine config visits (None: a folder that is not there yet)."""
     d = cfg.data
     if d.name == "synthetic":
-        return d.synthetic_train_size
-    if d.name == "folder":
+        sizes = d.synthetic_train_size
+    elif d.name == "folder":
         root = Path(d.root or "")
         try:
-            counts = [len(list_images(root / part)) for part in ("trainA", "trainB")]
+            sizes = max(len(list_images(root / part)) for part in ("trainA", "trainB"))
         except Exception:  # not there yet: the launch will say so
             return None
-        sizes = max(counts)
     else:
         sizes = TRAIN_IMAGES.get(d.name)
-    if sizes is None:
-        return None
-    return min(sizes, d.max_images) if d.max_images else sizes
+        if sizes is None:
+            return None
+    if d.max_images:
+        sizes = min(sizes, d.max_images)
+    return min(sizes, d.train_images) if d.train_images else sizes
 
 
 def estimate(study: Study) -> str:
-    """`4 trials x 2 epochs x 64 images, CPU` or `42 trials x 200 epochs x 6,287 images ≈ 1,800 GPU-h`."""
+    """`4 trials x 2 epochs x 64 images, CPU` or `42 trials x 200 epochs x 6,287 images ≈ 1,800 GPU-h`; a grid
+    whose cells train different budgets (e.g. data_efficiency) gives images trained per trial on average."""
     base = study.base_config()
-    names = study.search.get("data.name")
-    datasets = list(names.choices) if names is not None else [base.data.name]
-    sizes = [train_images(study, name) for name in datasets]
+    configs = [study.engine_config(cell) for cell in grid_cells(study)] if study.is_grid else [base]
+    sizes = [images_per_epoch(cfg) for cfg in configs]
     if any(size is None for size in sizes):
         return f"{study.num_trials} trials x {base.total_epochs} epochs"
-    per_trial = sum(sizes) / len(sizes)
-    total = study.num_trials * base.total_epochs * per_trial
-    head = f"{study.num_trials} trials x {base.total_epochs} epochs x {per_trial:,.0f} images"
+    epochs = {cfg.total_epochs for cfg in configs}
+    per_trial = sum(size * cfg.total_epochs for size, cfg in zip(sizes, configs)) / len(configs)
+    total = study.num_trials * per_trial
+    if len(epochs) == 1:
+        head = f"{study.num_trials} trials x {base.total_epochs} epochs x {per_trial / base.total_epochs:,.0f} images"
+    else:
+        head = f"{study.num_trials} trials x ~{per_trial:,.0f} images trained each"
     if base.eval.backbone == "tiny" and base.data.crop_size <= 64:
         return f"{head}, CPU"
     hours = total / (GPU_IMAGES_PER_S_256 * (256 / base.data.crop_size) ** 2) / 3600

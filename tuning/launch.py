@@ -302,12 +302,14 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
 def dry_run(study: Study) -> None:
     """Print every trial known before the search starts, and the count; start nothing."""
     s = study.launch.study
-    print(f"study {study.name}: objective {s.metric} at the final evaluation ({s.mode}); "
-          f"{study.base_config().total_epochs} epochs per trial")
+    plan = planned_trials(study)
+    epochs = sorted({trial["epochs"] for trial in plan}) or [study.base_config().total_epochs]
+    per_trial = f"{epochs[0]} epochs per trial" if len(epochs) == 1 else \
+        f"{'/'.join(str(e) for e in epochs)} epochs per trial, by cell"
+    print(f"study {study.name}: objective {s.metric} at the final evaluation ({s.mode}); {per_trial}")
     base = " ".join(f"{k}={v}" for k, v in sorted(base_changes(study).items())) or "(engine defaults)"
     print(f"base (engine keys the study sets): {base}")
     print("trials (engine keys that differ from the base):")
-    plan = planned_trials(study)
     for number, trial in enumerate(plan, 1):
         changed = " ".join(f"{k}={v}" for k, v in sorted(trial["changed"].items())) or "(the base)"
         mark = "  [reference]" if trial["reference"] else ""

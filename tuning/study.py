@@ -34,7 +34,8 @@ KINDS = ("uniform", "loguniform", "int", "categorical", "grid")
 REPEAT_INDEX = "__trial_index__"  # set by Ray's Repeater: which seed of a repeated configuration
 SHORT_NAMES = {"loss.lambda_cyc": "lcyc", "loss.lambda_id": "lid", "loss.lambda_gan": "lgan", "optim.lr_g": "lrg",
                "optim.lr_d": "lrd", "optim.beta1": "b1", "model.generator": "gen", "model.g_depth": "depth",
-               "model.ngf": "ngf", "loss.gan_mode": "gan", "data.name": "data"}
+               "model.ngf": "ngf", "loss.gan_mode": "gan", "data.name": "data", "train.diffaugment": "aug",
+               "data.train_images": "n"}
 
 
 @dataclass
@@ -362,5 +363,6 @@ def planned_trials(study: Study) -> list[dict]:
         changed = {k: v for k, v in flat.items() if base.get(k) != v and k not in ("train.out_dir", "train.seed")}
         label = cell_label({k: v for k, v in config.items() if k != REPEAT_INDEX})
         plan.append({"label": label, "seed": flat["train.seed"], "changed": changed,
+                     "epochs": flat["train.epochs"] + flat["train.decay_epochs"],
                      "reference": study.is_reference(config)})
     return plan

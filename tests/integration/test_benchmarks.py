@@ -73,3 +73,22 @@ def test_vs_reference_without_the_reference_says_how_to_get_it(tmp_path):
         done = subprocess.run([sys.executable, "benchmarks/vs_reference.py", "--data", str(data), "--device", "cuda",
                                "--variants", "ours fp32"], cwd=ROOT, capture_output=True, text=True)
         assert_user_error(done, "--device cuda", "--device cpu")
+
+
+def test_data_efficiency_quick_writes_paired_verdicts_per_size_with_its_commit(tmp_path):
+    """`benchmarks/data_efficiency.py --quick`: the published benchmark's every code path in seconds."""
+    out = tmp_path / "de.json"
+    done = subprocess.run([sys.executable, "benchmarks/data_efficiency.py", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert len(report["commit"]) == 40 and "uncommitted_changes" in report
+    runs = report["runs"]
+    assert {(r["train_images"], r["diffaugment"]) for r in runs} == {
+        (n, p) for n in report["sizes"] for p in ("", report["policy"])}
+    assert all(r["epochs"] * r["train_images"] >= report["budget_images_per_domain"] for r in runs)
+    for value in ("l1", "fid"):
+        comparisons = report["summary"][value]["comparisons"]
+        assert [c["train_images"] for c in comparisons] == report["sizes"] and all(c["seeds"] == 3 for c in comparisons)
+        assert report["summary"][value]["conclusion"].startswith("DiffAugment (color,translation,cutout)")
+    assert "paired by seed" in done.stdout and out.with_suffix(".png").is_file()

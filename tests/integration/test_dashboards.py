@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -268,3 +269,46 @@ def test_a_copied_study_folder_is_self_contained(smoke, tmp_path):
     Image.new("RGB", (20, 20)).save(photos / "a.png")
     assert_user_error(run_cli("dashboards.best", "study=smoke", f"study.out_dir={copy}", f"input={photos}",
                               f"output={tmp_path / 'painted'}", cwd=tmp_path), "artifacts are missing")
+
+
+def test_data_efficiency_section_names_where_diffaugment_stops_helping(tmp_path):
+    """A data-efficiency store (train_images arms x train.diffaugment x 3 seeds) written through real MLflow,
+    with each trial's engine params as the tracker logs them: DiffAugment is 2 and 1 better at 8 and 16
+    images (seed-to-seed noise 0.1, paired differences vary by 0.05), and the same within noise at 32."""
+    study, policy = "efficiency", "color,translation,cutout"
+    out = tmp_path / "runs" / "studies" / study
+    out.mkdir(parents=True)
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.create_experiment(study, artifact_location=(out / "art").as_uri())
+    parent = client.create_run(exp, run_name=f"study {study}", tags={"kind": "study", "study": study})
+    client.log_param(parent.info.run_id, "study.metric", "fid")
+    client.log_param(parent.info.run_id, "search", '["train_images", "train.diffaugment"]')
+    gain = {8: 2.0, 16: 1.0, 32: 0.0}
+    i = 0
+    for size in (8, 16, 32):
+        for aug in ("none", policy):
+            for seed, noise in enumerate([0.0, 0.1, -0.1]):
+                value = 10 - size / 8 + noise + (-gain[size] + 0.05 * seed if aug != "none" else 0)
+                run = client.create_run(exp, run_name=f"t{i:04d} train_images=n{size} aug={aug} seed={seed}",
+                                        tags={"mlflow.parentRunId": parent.info.run_id, "train_images": f"n{size}",
+                                              "train.diffaugment": aug, "trial_id": f"x{i}", "outcome": "complete",
+                                              "seed": str(seed), "dataset": "synthetic", "eval.backbone": "tiny"})
+                params = {"data.train_images": size, "train.epochs": 64 // size, "train.decay_epochs": 0,
+                          "train.diffaugment": "" if aug == "none" else policy}
+                client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+                for key, number in (("fid", value), ("objective", value), ("epoch", 1), ("time_s", 5.0)):
+                    client.log_metric(run.info.run_id, key, number, step=1)
+                client.set_terminated(run.info.run_id)
+                i += 1
+    client.set_terminated(parent.info.run_id)
+    result = run_cli("dashboards.report", f"study={study}", f"study.out_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    assert "Data efficiency: fid against training images per domain" in page
+    assert (f"DiffAugment ({policy}) helps up to 16 images per domain and stops helping at 32: from 32 images on, "
+            "no difference beyond noise.") in page
+    # per-seed differences -2, -1.95, -1.9: sd 0.05, half width t(0.975, 2) * 0.05 / sqrt(3) = 0.124
+    assert "8 images: fid -1.95, 95 % interval [-2.07, -1.83], better (paired over 3 seeds)" in page
+    assert "32 images: fid +0.05," in page and "no difference beyond noise (paired over 3 seeds)" in page
+    assert "Ablation: each arm over its seeds" not in page  # the cells are sizes, not ablation arms
+    assert (out / "report" / "figures" / "data_efficiency.png").is_file()

@@ -5,7 +5,8 @@ from cyclegan.configtools import UserError
 from tests.helpers import assert_user_error, run_cli
 from tuning.study import available_studies, load_study
 
-EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check"}
+EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check",
+            "data_efficiency"}
 
 
 def test_the_documented_studies_exist():
@@ -173,6 +174,25 @@ def test_dry_run_lists_the_explicit_ablation_arms(tmp_path):
     assert "loss.lambda_cyc_b=0.0" in forward and "loss.lambda_id=0.0" in forward
     assert sum("[reference]" in line for line in lines) == 3  # full_lsgan, three seeds
     assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+
+
+def test_dry_run_of_the_data_efficiency_study_crosses_sizes_with_diffaugment(tmp_path):
+    result = run_cli("tuning.launch", "study=data_efficiency", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    trials = [line for line in result.stdout.splitlines() if line.startswith("  ") and line.strip()[:1].isdigit()]
+    cells = {}
+    for line in trials:
+        size = int(line.split("data.train_images=")[1].split()[0])
+        policy = line.split("train.diffaugment=")[-1].split()[0] if "train.diffaugment=color" in line else "none"
+        cells.setdefault(size, {}).setdefault(policy, []).append(line.split("seed=")[-1].split()[0])
+        epochs = int(line.split(" train.epochs=")[1].split()[0]) if " train.epochs=" in line else 100
+        assert size * 2 * epochs == 40_000  # every size trains on the same number of images (epochs + decay)
+    assert len(cells) >= 3
+    for size, arms in cells.items():  # each size with and without DiffAugment, on the same seeds
+        assert set(arms) == {"none", "color,translation,cutout"} and arms["none"] == arms["color,translation,cutout"]
+    assert "epochs per trial, by cell" in result.stdout
+    study = load_study("data_efficiency")
+    assert study.base_config().data.name == "vangogh2photo" and study.launch.study.seeds >= 3
 
 
 def test_dry_run_of_a_sampled_study_lists_the_reference_seeds(tmp_path):
