@@ -141,10 +141,10 @@ def main() -> None:
     sizes, seeds, budget = ([4, 8], 3, 16) if args.quick else (sorted(args.sizes), args.seeds, args.budget)
     jobs = [{"size": n, "policy": p, "seed": s, "budget": budget, "base": base, "largest": max(sizes)}
             for s in range(seeds) for n in sizes for p in (OFF, args.policy)]
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code the runs load, not what is there when they end
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(train_one, jobs))
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **git_commit(),
+    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), **commit,
               "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "engine_overrides": base, "sizes": sizes, "seeds": seeds,
               "budget_images_per_domain": budget, "policy": args.policy, "test_pairs": 12 if args.quick else 64,
               "wall_s": time.perf_counter() - start, "runs": runs}
