@@ -23,8 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from .configtools import UserError
+from .photos import image_files
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 SPLITS = ("trainA", "trainB", "testA", "testB")
 
 
@@ -32,8 +32,7 @@ def list_images(folder: Path) -> list[Path]:
     """Image files of a domain folder, sorted by name; hidden files (.DS_Store, ._x.jpg) are ignored."""
     if not folder.is_dir():
         raise UserError(f"missing image folder {folder}; the dataset needs trainA/ trainB/ testA/ testB/")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = image_files(folder)
     if not files:
         raise UserError(f"no images in {folder}; put .jpg/.png/.webp files there or fix data.root")
     return files

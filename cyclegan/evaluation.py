@@ -32,12 +32,23 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
-from torchmetrics.image.kid import poly_kernel
-from torchvision.utils import make_grid
 
-from .backbones import build_backbone
-from .config import default_cache_dir
-from .data import UnpairedData, to_float, to_uint8
+from .configtools import UserError
+
+try:
+    from torchmetrics.image.kid import poly_kernel
+    from torchvision.utils import make_grid
+except RuntimeError as exc:  # torchvision's compiled ops are for another torch release (`torchvision::nms ...`)
+    if "torchvision::" not in str(exc):
+        raise
+    raise UserError(f"torch {torch.__version__} and the installed torchvision are from different releases "
+                    f"({str(exc).splitlines()[0][:80]}); install the matching pair: pip install torch==2.14.1 "
+                    "torchvision==0.29.1 (on a machine without a GPU add --index-url "
+                    "https://download.pytorch.org/whl/cpu)") from None
+
+from .backbones import build_backbone  # noqa: E402
+from .config import default_cache_dir  # noqa: E402
+from .data import UnpairedData, to_float, to_uint8  # noqa: E402
 
 CACHE_VERSION = "1"
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 from tqdm import tqdm
 
 from . import losses
 from .checkpoint import save_atomic
-from .configtools import UserError, to_dict
+from .config import Config
+from .configtools import UserError, flatten, to_dict
 from .data import UnpairedData, load_data, place_train_images
 from .diffaugment import DiffAugment
 from .image_pool import ImagePool
@@ -154,13 +154,18 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def describe(self) -> None:
-        self.log(yaml.safe_dump(to_dict(self.cfg), sort_keys=False).rstrip())
+        """What this run is, in a few lines: the keys set away from their defaults (the whole resolved config
+        is in config.yaml), each network's size and the data."""
+        defaults, mine = flatten(to_dict(Config())), flatten(to_dict(self.cfg))
+        changed = [f"{k}={v}" for k, v in mine.items() if defaults.get(k) != v]
+        self.log(f"config: {' '.join(changed) or 'the defaults'} (all keys: {self.out_dir / 'config.yaml'})")
         for name, net in self.nets.items():
             if name.startswith("G") or self.use_d:
                 self.log(f"{name}: {count_parameters(net):,} parameters")
         d = self.data
+        threads = f" ({self.threads} CPU thread{'s' if self.threads != 1 else ''})" if self.device.type == "cpu" else ""
         self.log(f"data {d.name}: train {len(d.train_a)} A / {len(d.train_b)} B, test {len(d.test_a)} A / "
-                 f"{len(d.test_b)} B; device {self.device}" + (f" ({self.threads} CPU threads)" if self.device.type == "cpu" else ""))
+                 f"{len(d.test_b)} B; device {self.device}{threads}")
 
     # -- one optimisation step ----------------------------------------------------------------------
     def train_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:

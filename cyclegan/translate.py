@@ -27,8 +27,9 @@ from .cli import run_main
 from .config import ModelConfig
 from .configtools import UserError, build, parse_overrides
 from .keyhelp import describe
-from .data import DEFAULT_MAX_PIXELS, list_images, load_image, to_float, to_uint8
+from .data import DEFAULT_MAX_PIXELS, load_image, to_float, to_uint8
 from .networks import build_generator, generator_size_multiple
+from .photos import photos_to_paint
 from .trainer import pick_device
 
 
@@ -75,9 +76,9 @@ def main(args: list[str]) -> None:
             raise UserError(f"{key}= is required; usage: python -m cyclegan.translate checkpoint=PATH input=DIR output=DIR")
     if cfg.max_side < 16:
         raise UserError(f"max_side={cfg.max_side} must be at least 16")
+    files = photos_to_paint(Path(cfg.input))
     device = pick_device(cfg.device)
     net, model_cfg = load_generator(cfg.checkpoint, cfg.direction)
-    files = list_images(Path(cfg.input))
     out_dir = Path(cfg.output)
     check_output(Path(cfg.input), out_dir, files, cfg.overwrite)
     net.to(device)

@@ -12,11 +12,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
+from cyclegan.photos import photos_to_paint
 
 from .report import default_tracking_uri
 from .runs import run_artifacts
@@ -34,6 +36,7 @@ def main(args: list[str]) -> None:
     for key in ("study", "input", "output"):
         if key not in opts:
             raise UserError(f"{key}= is required; usage: python -m dashboards.best study=NAME input=DIR output=DIR")
+    photos_to_paint(Path(opts["input"]))  # before the registry is read: a wrong folder is the likeliest mistake
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(default_tracking_uri(opts))
     name = f"catholic2gogh-{opts['study']}"

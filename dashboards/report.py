@@ -31,7 +31,7 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
 from . import data_efficiency, plots
-from .runs import StudyRuns, grid_image, load_runs, run_artifacts
+from .runs import StudyRuns, check_sqlite_file, grid_image, load_runs, run_artifacts
 from tuning.objective import SEED_NOISE_UNKNOWN, compare
 from tuning.redact import take_credentials
 from .ablation import ablation_section
@@ -64,6 +64,8 @@ def default_tracking_uri(opts: dict) -> str:
         # opening it would create an empty store: a report must leave the file tree as it was
         raise UserError(f"no MLflow store at {uri.removeprefix('sqlite:///')}: run the study first "
                         f"(python -m tuning.launch study={opts['study']}) or pass study.out_dir=... / mlflow.tracking_uri=...")
+    if uri.startswith("sqlite:///"):
+        check_sqlite_file(Path(uri.removeprefix("sqlite:///")), "mlflow.tracking_uri", "experiments")
     # a password in the URI goes to MLFLOW_TRACKING_PASSWORD, never into a message or the report
     return take_credentials({"mlflow.tracking_uri": uri})["mlflow.tracking_uri"]
 
@@ -260,6 +262,8 @@ def main(args: list[str]) -> None:
     runs = load_runs(opts["study"], default_tracking_uri(opts), opts.get("mlflow.experiment"))
     if "study.storage" in opts:
         runs.storage = opts["study.storage"]
+    if runs.storage and runs.storage.startswith("sqlite:///") and Path(runs.storage.removeprefix("sqlite:///")).is_file():
+        check_sqlite_file(Path(runs.storage.removeprefix("sqlite:///")), "study.storage", "studies")
     uri = default_tracking_uri(opts)
     if "out" in opts:
         out = Path(opts["out"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -64,6 +65,26 @@ def best_of(history, mode: str) -> tuple[float, int]:
     if not points:
         return math.nan, -1
     return (min if mode == "min" else max)(points, key=lambda p: p[0])
+
+
+def check_sqlite_file(path: Path, key: str, table: str) -> None:
+    """A truncated or foreign SQLite file is one line (exit 2), found read-only: opening it with MLflow or
+    Optuna would run their schema migrations on it, and then fail with a page of SQLAlchemy."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            problems = [row[0] for row in con.execute("PRAGMA quick_check(1)")]
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        problems, tables = [str(exc)], set()
+    if problems != ["ok"]:
+        raise UserError(f"{key}: {path} is damaged or not a database ({problems[0][:120]}); restore it from a "
+                        "backup, or run the study again into a new study.out_dir")
+    if table not in tables:
+        raise UserError(f"{key}: {path} is an SQLite file but not the study's store (no {table} table); point "
+                        f"{key} at the study's own file")
 
 
 def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> StudyRuns:
@@ -136,16 +157,25 @@ def _number(text):
 
 
 def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:
-    """Where a run's artifacts are now, for a study folder's own SQLite store: MLflow keeps absolute paths,
-    so a copied or moved study folder resolves them beside its mlflow.db (`<db dir>/mlartifacts/<rest>`),
-    never in the folder it was copied from. None for a server (it serves its own artifacts)."""
+    """Where a run's artifacts are now, for a local SQLite store. None for a server (it serves its own).
+
+    MLflow records absolute paths. A study folder holds `mlflow.db` beside `mlartifacts/`; when that folder
+    is copied or moved, its artifacts are the ones beside its mlflow.db (`<db dir>/mlartifacts/<rest>`),
+    never those of the folder it was copied from. A store kept apart from the study folder
+    (`mlflow.tracking_uri=sqlite:///X/mlflow.db` with `study.out_dir=X/study`) records its artifacts under
+    the study folder, which holds no mlflow.db of its own: there the recorded location is used as it is."""
     if not tracking_uri.startswith("sqlite:///") or not artifact_uri.startswith("file:"):
         return None
-    parts = Path(unquote(urlparse(artifact_uri).path)).parts
+    recorded = Path(unquote(urlparse(artifact_uri).path))
+    parts = recorded.parts
     if "mlartifacts" not in parts:
         return None
-    rest = parts[len(parts) - parts[::-1].index("mlartifacts"):]
-    return Path(tracking_uri.removeprefix("sqlite:///")).parent.joinpath("mlartifacts", *rest)
+    after = len(parts) - parts[::-1].index("mlartifacts")  # the parts after the last "mlartifacts"
+    db_dir = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    home = Path(*parts[:after - 1])  # the folder the recorded mlartifacts/ is in
+    if home != db_dir and not (home / "mlflow.db").exists() and recorded.parents[1].is_dir():
+        return recorded
+    return db_dir.joinpath("mlartifacts", *parts[after:])
 
 
 def run_artifacts(client: MlflowClient, tracking_uri: str, run_id: str) -> Path | None:

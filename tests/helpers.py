@@ -19,7 +19,7 @@ TINY = ["data.name=synthetic", "data.load_size=36", "data.crop_size=32", "data.s
 
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 300,
             env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd or ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

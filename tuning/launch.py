@@ -6,9 +6,9 @@ printing the best trial and the command that opens the MLflow UI on this store.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -40,17 +40,24 @@ First run (offline, CPU, a few minutes):
 """
 
 
+def first_sentence(text: str) -> str:
+    """Up to the first '.', '?' or '!' that ends a sentence: one followed by a capital, so "Zhu et al. 2017"
+    or "e.g. 3" does not cut it."""
+    return re.split(r"(?<=[.?!])\s+(?=[A-Z])", " ".join(text.split()), maxsplit=1)[0]
+
+
 def describe_studies() -> str:
     from .cost import estimate
-    lines = []
-    for name in available_studies():
+    lines, names = [], available_studies()
+    width = max([14] + [len(n) + 1 for n in names])
+    for name in names:
         try:
             study = load_study(name)
             size = estimate(study)
-            summary = study.description.split(". ")[0].replace("\n", " ")
+            summary = first_sentence(study.description)
         except UserError as exc:
             size, summary = "invalid", str(exc)
-        lines.append(f"{name:14s} {size}\n{'':14s} {summary}")
+        lines.append(f"{name:{width}s} {size}\n{'':{width}s} {summary}")
     return "\n".join(lines)
 
 
@@ -272,6 +279,16 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     return 0
 
 
+def as_number(text):
+    """An MLflow param (always a string) as the number it was: "6.4664" -> 6.4664, "3" -> 3, "lsgan" stays."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
+
+
 def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
     metric = study.launch.study.metric
     if table:
@@ -281,10 +298,11 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
         return
     run_id, value = best
     run = client.get_run(run_id)
-    searched = {k: run.data.params.get(k) for k in study.search if k in run.data.params}
+    searched = {k: as_number(run.data.params.get(k)) for k in study.search if k in run.data.params}
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
+    searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
     earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
-    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {json.dumps(searched)}{earlier}")
+    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
     print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
     if study.base_config().total_epochs < 20:
         print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "

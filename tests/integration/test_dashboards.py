@@ -312,3 +312,34 @@ def test_data_efficiency_section_names_where_diffaugment_stops_helping(tmp_path)
     assert "32 images: fid +0.05," in page and "no difference beyond noise (paired over 3 seeds)" in page
     assert "Ablation: each arm over its seeds" not in page  # the cells are sizes, not ablation arms
     assert (out / "report" / "figures" / "data_efficiency.png").is_file()
+
+
+def test_a_store_kept_apart_from_the_study_folder_finds_its_recorded_artifacts(tmp_path):
+    """`study.out_dir=X/study mlflow.tracking_uri=sqlite:///X/mlflow.db`: the experiment records its artifacts
+    in X/study/mlartifacts (what the launcher does), and the report reads and writes them there."""
+    study_dir = tmp_path / "X" / "study"
+    study_dir.mkdir(parents=True)
+    db = tmp_path / "X" / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.create_experiment("apart", artifact_location=(study_dir / "mlartifacts").as_uri())
+    parent = client.create_run(exp, run_name="study apart", tags={"kind": "study", "study": "apart"})
+    client.log_param(parent.info.run_id, "study.metric", "fid")
+    client.log_param(parent.info.run_id, "search", '["arm"]')
+    for i, value in enumerate([5.0, 6.0]):
+        run = client.create_run(exp, run_name=f"t{i:04d} arm=a{i}", tags={
+            "mlflow.parentRunId": parent.info.run_id, "arm": f"a{i}", "trial_id": f"x{i}", "outcome": "complete",
+            "dataset": "synthetic", "eval.backbone": "tiny"})
+        for key, number in (("fid", value), ("objective", value), ("epoch", 1), ("time_s", 5.0)):
+            client.log_metric(run.info.run_id, key, number, step=1)
+        for direction in ("a2b", "b2a"):
+            client.log_image(run.info.run_id, Image.new("RGB", (40, 30), (40 * i, 90, 160)), key=direction, step=1)
+        client.set_terminated(run.info.run_id)
+    client.set_terminated(parent.info.run_id)
+    assert not (tmp_path / "X" / "mlartifacts").exists()  # nothing beside mlflow.db: the recorded place is the one
+    result = run_cli("dashboards.report", "study=apart", f"study.out_dir={study_dir}", f"mlflow.tracking_uri=sqlite:///{db}",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = Path(result.stdout.strip().splitlines()[-1]).read_text()
+    assert page.count('<img class="grid"') >= 2  # each trial's grid, read from X/study/mlartifacts
+    assert list((study_dir / "mlartifacts").rglob("report/report.html"))  # logged where the experiment records it
+    assert not (tmp_path / "X" / "mlartifacts").exists()

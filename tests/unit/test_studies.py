@@ -129,8 +129,14 @@ def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
     assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42 trials" in listing.stdout
     # what each study costs: trials x epochs x images, and GPU-hours where it needs a GPU
-    assert "lambda_sweep   42 trials x 50 epochs x 6,287 images: at most ~" in listing.stdout
-    assert "smoke          4 trials x 2 epochs x 32 images, CPU" in listing.stdout
+    lines = [" ".join(line.split()) for line in listing.stdout.splitlines()]
+    assert any(line.startswith("lambda_sweep 42 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
+    assert "smoke 4 trials x 2 epochs x 32 images, CPU" in lines
+    assert "data_efficiency 18 trials x ~40,000 images trained each: ~25 GPU-h" in lines
+    # a description's first sentence, not cut at an abbreviation ("Zhu et al. 2017")
+    assert "Which loss terms matter, and for which GAN objective?" in lines
+    starts = {line.index(line.split()[1]) for line in listing.stdout.splitlines() if line[:1].isalpha()}
+    assert len(starts) == 1  # the figures line up under each other
     usage = run_cli("tuning.launch", "--help")
     assert usage.returncode == 0 and "study=NAME" in usage.stdout and "painters" in usage.stdout
 
