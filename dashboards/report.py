@@ -38,10 +38,17 @@ from .ablation import ablation_section
 from .stats import pareto_front, summarize
 
 TOP = 10
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f3f3f3}td.l,th.l{text-align:left;overflow-wrap:anywhere}tr.base{background:#fff7d6}img.grid{max-height:170px}
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1400px;color:#222}
+table{border-collapse:collapse;font-size:13px;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left;overflow-wrap:anywhere}tr.base{background:#fff7d6}
+td.name{white-space:nowrap;overflow-wrap:normal}td.verdict{font-weight:600}tr.detail td{border-top:none}
+figure.grid{display:inline-block;margin:4px 12px 4px 0}figure.grid figcaption{font-size:12px;color:#555}
+img.grid{height:280px;width:auto;max-width:100%;image-rendering:pixelated;cursor:zoom-in}
+img.grid.full{height:auto;max-width:none;cursor:zoom-out}.small{font-size:12px;color:#555}.legend{font-size:12px;color:#444}
 .note{background:#eef4ff;padding:8px 12px;border-left:4px solid #4a7bd0}figure{display:inline-block;margin:6px}"""
+# A click on a sample grid toggles it between the leaderboard size and its full size (no page to leave).
+SCRIPT = ("<script>document.addEventListener('click',e=>{if(e.target.matches('img.grid'))"
+          "e.target.classList.toggle('full')})</script>")
 
 
 def parse_args(args: list[str]) -> dict:
@@ -113,31 +120,43 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
 
 
 def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client: MlflowClient, tmp: str) -> str:
-    """Complete trials ranked by objective, each with its difference from the reference and the verdict."""
+    """Complete trials ranked by objective: one line of numbers per trial (verdict first), then a row with
+    its final sample grids in both directions (large enough to read; a click shows them at full size)."""
     done = runs.complete(group).assign(_order=range(len(runs.complete(group))))
-    ascending = runs.mode == "min"
-    top = done.sort_values("objective", ascending=ascending).head(TOP)
-    direction = "a2b" if runs.metric.endswith("a2b") else "b2a"
-    cols = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a", "time_s"] if c in top and c != runs.metric]
-    head = ("<tr><th>#</th><th class=l>trial</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in runs.searched)
-            + f"<th>objective: {runs.metric} ± eval. SE</th><th>vs reference (± noise)</th><th>verdict</th>"
-            + "<th>best over epochs (optimistic: chosen on the test split)</th>"
-            + "".join(f"<th>{c}</th>" for c in cols)
-            + f"<th>final sample grid ({direction}: original / translated / reconstructed)</th></tr>")
+    top = done.sort_values("objective", ascending=runs.mode == "min").head(TOP)
+    extra = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a"] if c in top and c != runs.metric]
+    searched = [k for k in runs.searched if k in top]
+    width = 6 + len(searched)
+    head = ("<tr><th>#</th><th class=l>trial</th><th>verdict</th>"
+            f"<th>{html.escape(runs.metric)} ± SE¹</th><th>vs reference ± noise²</th>"
+            + "".join(f"<th>{html.escape(k)}</th>" for k in searched)
+            + "<th>best over epochs³</th></tr>")
     rows = []
     for rank, (_, r) in enumerate(top.iterrows(), 1):
         c = comparisons[int(r["_order"])]
-        grid = grid_image(client, runs, r["run_id"], direction, int(r["final_epoch"]), tmp)
-        name = html.escape(r["run_name"]) + (" <b>(reference settings)</b>" if r["baseline"] else "")
+        reference = " <b>(reference settings)</b>" if r["baseline"] else ""
         verdict = "reference" if r["baseline"] else c.verdict
         se = f" ± {fmt(r['objective_se'])}" if pd.notna(r["objective_se"]) else ""
-        rows.append(f"<tr class='{'base' if r['baseline'] else ''}'><td>{rank}</td><td class=l>{name}</td>"
-                    + "".join(f"<td>{fmt(r.get(k))}</td>" for k in runs.searched)
-                    + f"<td><b>{fmt(r['objective'])}</b>{se}</td><td>{html.escape(c.text())}</td>"
-                    + f"<td class=verdict>{verdict}</td><td>{fmt(r['best_over_epochs'])} (epoch {int(r['best_epoch'])})</td>"
-                    + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols)
-                    + f"<td>{img(grid, 'grid') if grid else ''}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+        others = " · ".join(f"{k} {fmt(r.get(k))}" for k in extra + ["time_s"] if k in r and pd.notna(r.get(k)))
+        rows.append(f"<tr class='trial {'base' if r['baseline'] else ''}'><td>{rank}</td>"
+                    f"<td class='l name' title='{html.escape(r['provenance'])}'>{html.escape(r['run_name'])}{reference}</td>"
+                    f"<td class=verdict>{verdict}</td><td><b>{fmt(r['objective'])}</b>{se}</td>"
+                    f"<td>{html.escape(c.text())}</td>" + "".join(f"<td>{fmt(r.get(k))}</td>" for k in searched)
+                    + f"<td>{fmt(r['best_over_epochs'])} (epoch {int(r['best_epoch'])})</td></tr>")
+        grids = []
+        for direction in ("a2b", "b2a"):
+            grid = grid_image(client, runs, r["run_id"], direction, int(r["final_epoch"]), tmp)
+            if grid:
+                grids.append(f"<figure class=grid><figcaption>{direction} (original / translated / reconstructed)"
+                             f"</figcaption>{img(grid, 'grid')}</figure>")
+        rows.append(f"<tr class=detail><td></td><td colspan={width - 1} class=l><div class=small>{others}</div>"
+                    f"{''.join(grids)}</td></tr>")
+    legend = ("<p class=legend>¹ the trial's value ± its evaluation standard error over the test images. "
+              "² its difference from the mean of the reference settings ± the noise half-width (95 %, seed spread "
+              "and evaluation noise): a difference inside it is noise. ³ the best value over the trial's epochs, "
+              "optimistic: that epoch was chosen on the test split; trials are ranked by the final value. "
+              "Hover a trial's name for its provenance; click a sample grid to see it at full size.</p>")
+    return f"<table class=board>{head}{''.join(rows)}</table>{legend}"
 
 
 def stopped_section(runs: StudyRuns) -> str:
@@ -240,7 +259,7 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
             items = "".join(f"<li>{html.escape(r['run_name'])}: {html.escape(r['error'])}</li>" for _, r in failed.iterrows())
             parts.append(f"<h2>Failed trials</h2><ul>{items}</ul>")
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>Study {html.escape(runs.name)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+            f"<style>{CSS}</style></head><body>{''.join(parts)}{SCRIPT}</body></html>")
     path = out / "report.html"
     tmp_path = out / ".report.html.tmp"
     tmp_path.write_text(page, encoding="utf-8")

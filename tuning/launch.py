@@ -24,6 +24,7 @@ from .preflight import (check_cluster_storage, check_out_dir, check_reachable, c
                         not_yet_created, prepare_inputs)
 from .redact import redact, take_credentials
 from .study import Study, available_studies, base_changes, load_study, planned_trials
+from .study_note import experiment_url
 
 USAGE = """
 usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--verbose] [--debug]
@@ -310,11 +311,14 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
     if errors:
         print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
     uri = redact(study.tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
     if uri.startswith(("http://", "https://")):  # a server: its UI is already there
-        print(f"open the results: {uri} in a browser (experiment {study.experiment})")
+        print(f"open the results: {experiment_url(uri, experiment_id)} (experiment {study.experiment})")
         return
     print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
           f"{(study.out_dir / 'mlartifacts').as_uri()}")
+    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
+          "and noise floor are in the study run's description)")
 
 
 def dry_run(study: Study) -> None:

@@ -11,10 +11,13 @@ from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from cyclegan.metric_names import standard_error_of
+
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, history_of
 from .study import Study
+from .study_note import runs_view, study_note
 from .tracking import git_commit
 
 BEST_ALIAS = "best"  # the registry alias of the study's best generators (dashboards.best paints with it)
@@ -58,6 +61,7 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
         experiment_id = experiment.experiment_id
     # MLflow 3's UI opens GenAI experiments on a traces overview; ours are model training: show the runs.
     client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
+    client.set_experiment_tag(experiment_id, *runs_view(study))  # the runs table the printed address opens
     if resume:
         parents = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
                                      order_by=["attributes.start_time DESC"], max_results=1)
@@ -108,6 +112,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
             client.delete_tag(other.info.run_id, "best")
     client.set_tag(run_id, "best", "true")
     client.set_tag(parent_run_id, "best_run_id", run_id)
+    client.set_tag(parent_run_id, "mlflow.note.content",
+                   study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric)))
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
         register_best(client, study, run, value)

@@ -19,6 +19,7 @@ def smoke(tmp_path_factory):
     out = home / "runs" / "studies" / "smoke"
     result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (home / "launch.out").write_text(result.stdout)  # what the user read, for the browser test
     return home, out
 
 
@@ -49,13 +50,15 @@ def test_report_sections_and_numbers(smoke):
     assert {p.name for p in (out / "report" / "figures").iterdir()} >= {"effect_0.png", "effect_1.png", "history.png",
                                                                          "importance.png", "pareto.png"}
     # every leaderboard row shows the trial's objective (final fid) as recorded in MLflow, in ranked order
-    rows = re.findall(r"<td class=l>(t\d{4} [^<]*?)(?: <b>\(reference settings\)</b>)?</td>.*?<td><b>([^<]+)</b>", page)
+    rows = re.findall(r"<td class='l name'[^>]*>(t\d{4} [^<]*?)(?: <b>\(reference settings\)</b>)?</td>.*?<td><b>([^<]+)</b>",
+                      page)
     expected = final_objectives(out)
     assert len(rows) == 4
     for name, shown in rows:
         assert float(shown) == pytest.approx(expected[name], rel=1e-3)
     assert [float(v) for _, v in rows] == sorted(float(v) for _, v in rows)
-    assert page.count('<img class="grid"') == 4
+    assert page.count('<img class="grid"') == 8  # both directions of each trial
+    assert "¹ the trial's value ± its evaluation standard error" in page and "² its difference from the mean" in page
     # smoke has one seed of the reference settings: the floor is stated and nothing is called a win
     assert "No setting in this study changed fid beyond noise" in page and "1 seed of the reference settings" in page
     assert re.search(r"evaluation standard error ≈ \d", page) and "best over epochs (optimistic" in page
@@ -183,6 +186,52 @@ def test_compare_and_best(smoke, tmp_path):
 
 
 BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(not BROWSER, reason="Chromium and ChromeDriver are not installed "
+                                                       "(Debian: chromium chromium-driver)")
+
+
+def chrome(tmp_path, width=1600, height=1000):
+    """A real headless Chromium at a window size (selenium + Debian's chromium-driver)."""
+    pytest.importorskip("selenium", reason="selenium is not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    options = Options()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--window-size={width},{height}",
+                 f"--user-data-dir={tmp_path / f'profile{width}'}"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+@needs_browser
+@pytest.mark.parametrize("width, height", [(1440, 900), (1920, 1080)])
+def test_the_leaderboard_reads_at_a_glance_in_a_real_browser(smoke, tmp_path, width, height):
+    """One line per trial, the page within the window, grids of both directions >= 256 px tall that a click
+    shows at full size: measured in headless Chromium on the smoke study's report."""
+    from selenium.webdriver.common.by import By
+    home, out = smoke
+    result = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", f"out={tmp_path / 'report'}", cwd=home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    driver = chrome(tmp_path, width, height)
+    try:
+        driver.get((tmp_path / "report" / "report.html").as_uri())
+        first = driver.find_element(By.CSS_SELECTOR, "table.board tr.trial")
+        assert first.size["height"] <= 160, first.size
+        name = first.find_element(By.CSS_SELECTOR, "td.name")
+        assert name.size["height"] < 40  # the trial's name on one line
+        page_width = driver.execute_script("return document.documentElement.scrollWidth")
+        assert page_width <= driver.execute_script("return window.innerWidth"), page_width
+        detail = driver.find_element(By.CSS_SELECTOR, "table.board tr.detail")
+        grids = detail.find_elements(By.CSS_SELECTOR, "img.grid")
+        assert len(grids) == 2 and all(g.size["height"] >= 256 for g in grids)
+        natural = driver.execute_script("return arguments[0].naturalHeight", grids[0])
+        grids[0].click()
+        assert grids[0].size["height"] == natural and "full" in grids[0].get_attribute("class")
+        driver.save_screenshot(str(tmp_path / f"report_{width}.png"))
+    finally:
+        driver.quit()
 
 
 @pytest.mark.skipif(not BROWSER, reason="Chromium and ChromeDriver are not installed (Debian: chromium chromium-driver)")
@@ -230,6 +279,36 @@ def test_mlflow_ui_shows_the_study_in_a_real_browser(smoke, tmp_path):
     finally:
         if driver is not None:
             driver.quit()
+        server.stop()
+
+
+@needs_browser
+def test_the_address_the_study_prints_shows_every_trials_objective_without_a_click(smoke, tmp_path):
+    """`tuning.launch` prints an address; opened in a fresh browser it shows the model-training runs table with
+    each trial's objective (no GenAI overview, no column to pick, no run to expand)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    home, out = smoke
+    printed = re.search(r"http://127\.0\.0\.1:5000(/#/experiments/\S+)", (home / "launch.out").read_text()).group(1)
+    assert "workflowType=machine_learning" in printed
+    server = MlflowServer(out, log=tmp_path / "server.log").start(timeout=90)
+    driver = chrome(tmp_path, 1440, 900)
+    try:
+        client = MlflowClient(server.url)
+        exp = client.get_experiment_by_name("smoke")
+        children = [r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+        driver.get(server.url + printed)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_elements(By.XPATH, "//*[@role='columnheader']//*[text()='objective']"))
+        cells = lambda: " ".join(e.text for e in driver.find_elements(By.XPATH, "//*[@role='gridcell']"))  # noqa: E731
+        for child in children:  # every trial's name and its objective's leading digits, in the table as it opened
+            wait.until(lambda d: child.info.run_name in cells() and f"{child.data.metrics['objective']:.4f}"[:5] in cells())
+        names = [e.text for e in driver.find_elements(By.XPATH, "//a//*[starts-with(text(), 't0')]")]
+        ranked = [c.info.run_name for c in sorted(children, key=lambda c: c.data.metrics["objective"])]
+        assert [n for n in names if n in ranked] == ranked  # ranked by the objective, best first
+        driver.save_screenshot(str(tmp_path / "landing.png"))
+    finally:
+        driver.quit()
         server.stop()
 
 

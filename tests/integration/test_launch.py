@@ -36,6 +36,14 @@ def test_smoke_study_end_to_end(tmp_path):
     client, parents, children = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4
+    # the address to open lands on the runs table in MLflow's model-training view; the study run's
+    # description answers at a glance: the best trial (a link), the noise floor, the top trials
+    exp_id = parents[0].info.experiment_id
+    assert f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs?workflowType=machine_learning" in result.stdout
+    note = parents[0].data.tags["mlflow.note.content"]
+    best = next(c for c in children if c.data.tags.get("best") == "true")
+    assert f"**Best trial:** [{best.info.run_name}](#/experiments/{exp_id}/runs/{best.info.run_id})" in note
+    assert "**Noise:** fid reference" in note and note.count("](#/experiments/") == 1 + 4  # best + the top trials
     # output a person reads: about 30 lines for 4 trials, one naming scheme, every objective, no ANSI codes
     lines = result.stdout.splitlines() + result.stderr.splitlines()
     assert len(lines) <= 32, "\n".join(lines)

@@ -1,0 +1,75 @@
+"""What a person sees first in MLflow: the study's address, and its parent run's description.
+
+MLflow 3's UI picks its view from the URL's `workflowType` (default: the GenAI overview of traces), so the
+address the launcher prints asks for the model-training view of the experiment's runs table. Its runs
+table shows no metric column until a person picks one; the address therefore also names a view the
+launcher stores with the experiment (MLflow's shared views: the experiment tag
+`mlflow.sharedViewState.<key>`, opened by `viewStateShareKey=<key>`): every run with its objective, its
+evaluation SE, the searched values and its outcome, ranked by the objective. The parent
+run's description (`mlflow.note.content`, markdown) holds the answer at a glance: the best trial (a link),
+whether it beats the reference settings beyond noise (tuning.objective, the one noise rule), the noise
+floor, and the top trials.
+"""
+from __future__ import annotations
+
+import json
+
+from .objective import OBJECTIVE, NoiseFloor, compare
+
+from cyclegan.metric_names import standard_error_of
+
+TOP = 5
+VIEW_KEY = "study"
+RUNS_VIEW = f"runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """`http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=study`."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/{RUNS_VIEW}"
+
+
+def runs_view(study) -> tuple[str, str]:
+    """(experiment tag, value): the runs table ranked by the objective, with the columns that explain it.
+    The value is the UI state MLflow 3.17's share button writes (plain JSON, the keys of its runs page)."""
+    s = study.launch.study
+    se = standard_error_of(s.metric)
+    columns = [f"metrics.`{OBJECTIVE}`"] + ([f"metrics.`{se}`"] if se else [])
+    for name, dist in study.search.items():  # arms are tags of the trial runs; searched keys their params
+        columns.append(f"tags.`{name}`" if dist.arms is not None else f"params.`{name}`")
+    columns += ["tags.`seed`", "tags.`outcome`", "tags.`best`"]
+    state = {"searchFilter": "", "orderByKey": f"metrics.`{OBJECTIVE}`", "orderByAsc": s.mode == "min",
+             "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
+             "selectedColumns": columns}
+    return f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(state)
+
+
+def run_link(run) -> str:
+    return f"[{run.info.run_name}](#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})"
+
+
+def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None) -> str:
+    """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history."""
+    ranked = sorted(scored, key=lambda pair: pair[0], reverse=mode == "max")
+    reference = [(v, r) for v, r in ranked if r.data.tags.get("baseline") == "true"]
+    floor = NoiseFloor.of([v for v, _ in reference],
+                          [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [])
+    best_value, best = ranked[0]
+    verdict = compare(best_value, best.data.metrics.get(se_metric) if se_metric else None, floor, mode)
+    if best.data.tags.get("baseline") == "true":
+        against = "it is a run of the reference settings: no other setting did better"
+    elif verdict.verdict in ("better", "worse", "indistinguishable"):
+        word = {"indistinguishable": "indistinguishable from"}.get(verdict.verdict, f"{verdict.verdict} than")
+        against = f"{word} the reference settings ({metric} {verdict.text()})"
+    else:
+        against = f"not judged against the reference settings ({verdict.verdict})"
+    lines = [description.strip(), "",
+             f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}.", "",
+             f"**Noise:** {floor.describe(metric)}.", "",
+             f"| # | trial | {metric} (final) | |", "|---|---|---|---|"]
+    for rank, (value, run) in enumerate(ranked[:TOP], 1):
+        mark = "reference settings" if run.data.tags.get("baseline") == "true" else ""
+        lines.append(f"| {rank} | {run_link(run)} | {value:.4g} | {mark} |")
+    lines += ["", f"{len(ranked)} complete trials; sort the runs table by the `{OBJECTIVE}` column to see them all. "
+              "The full report, with every verdict and sample grid: `python -m dashboards.report study=...` "
+              "(it is then logged under this run's artifacts, report/report.html)."]
+    return "\n".join(lines)
