@@ -1,4 +1,5 @@
 """Reports from a real MLflow store written by the smoke study; the MLflow UI checked in headless Chromium."""
+import json
 import math
 import re
 import shutil
@@ -70,15 +71,21 @@ def test_report_sections_and_numbers(smoke):
     assert "report/report.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
 
 
-def make_store(tmp_path, study, rows, searched="arm"):
-    """A study store written straight through MLflow: rows of (value of the searched key, tags, fid history)."""
+def new_store(tmp_path, study, searched: list[str]):
+    """An MLflow store in the default study layout with the study's parent run: (out, client, exp, parent)."""
     out = tmp_path / "runs" / "studies" / study
     out.mkdir(parents=True)
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     exp = client.create_experiment(study, artifact_location=(out / "art").as_uri())
     parent = client.create_run(exp, run_name=f"study {study}", tags={"kind": "study", "study": study})
     client.log_param(parent.info.run_id, "study.metric", "fid")
-    client.log_param(parent.info.run_id, "search", f'["{searched}"]')
+    client.log_param(parent.info.run_id, "search", json.dumps(searched))
+    return out, client, exp, parent
+
+
+def make_store(tmp_path, study, rows, searched="arm"):
+    """A study store written straight through MLflow: rows of (value of the searched key, tags, fid history)."""
+    out, client, exp, parent = new_store(tmp_path, study, [searched])
     for i, (arm, tags, history) in enumerate(rows):
         run = client.create_run(exp, run_name=f"t{i:04d} {searched}={arm}",
                                 tags={"mlflow.parentRunId": parent.info.run_id, searched: arm, "trial_id": f"x{i}",
@@ -355,13 +362,7 @@ def test_data_efficiency_section_names_where_diffaugment_stops_helping(tmp_path)
     with each trial's engine params as the tracker logs them: DiffAugment is 2 and 1 better at 8 and 16
     images (seed-to-seed noise 0.1, paired differences vary by 0.05), and the same within noise at 32."""
     study, policy = "efficiency", "color,translation,cutout"
-    out = tmp_path / "runs" / "studies" / study
-    out.mkdir(parents=True)
-    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.create_experiment(study, artifact_location=(out / "art").as_uri())
-    parent = client.create_run(exp, run_name=f"study {study}", tags={"kind": "study", "study": study})
-    client.log_param(parent.info.run_id, "study.metric", "fid")
-    client.log_param(parent.info.run_id, "search", '["train_images", "train.diffaugment"]')
+    out, client, exp, parent = new_store(tmp_path, study, ["train_images", "train.diffaugment"])
     gain = {8: 2.0, 16: 1.0, 32: 0.0}
     i = 0
     for size in (8, 16, 32):
