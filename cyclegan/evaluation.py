@@ -43,7 +43,7 @@ except RuntimeError as exc:  # torchvision's compiled ops are for another torch 
         raise
     raise UserError(f"torch {torch.__version__} and the installed torchvision are from different releases "
                     f"({str(exc).splitlines()[0][:80]}); install the matching pair: pip install torch==2.14.1 "
-                    "torchvision==0.29.1 (on a machine without a GPU add --index-url "
+                    "torchvision==0.29.1 (on a machine without a GPU add --extra-index-url "
                     "https://download.pytorch.org/whl/cpu)") from None
 
 from .backbones import build_backbone  # noqa: E402
