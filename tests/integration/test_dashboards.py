@@ -62,7 +62,8 @@ def test_report_sections_and_numbers(smoke):
     assert "¹ the trial's value ± its evaluation standard error" in page and "² its difference from the mean" in page
     # smoke has one seed of the reference settings: the floor is stated and nothing is called a win
     assert "No setting in this study changed fid beyond noise" in page and "1 seed of the reference settings" in page
-    assert re.search(r"evaluation standard error ≈ \d", page) and "best over epochs (optimistic" in page
+    assert re.search(r"evaluation standard error ≈ \d", page) and "best over epochs³" in page
+    assert "³ the best value over the trial's epochs, optimistic" in page
     assert ">better<" not in page and ">worse<" not in page
     assert page.count("Caveat: no trial differs from the reference settings beyond noise") == 3
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
@@ -108,7 +109,7 @@ def test_mixed_provenance_is_never_ranked_together(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
     assert "2 different provenances" in page and "ranked on its own" in page
-    assert page.count("<table>") == 2  # one leaderboard per provenance, no joint ranking
+    assert page.count("<table class=board>") == 2  # one leaderboard per provenance, no joint ranking
     assert "Quality against cost" not in page  # a Pareto view would mix them too
 
 
@@ -154,7 +155,8 @@ def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
     result = run_cli("dashboards.report", "study=found", f"study.out_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
-    verdicts = dict(re.findall(r"<td class=l>t\d{4} arm=(\w+)[^<]*(?:<b>[^<]*</b>)?</td>.*?<td class=verdict>([^<]+)<", page))
+    verdicts = dict(re.findall(r"<td class='l name'[^>]*>t\d{4} arm=(\w+)[^<]*(?:<b>[^<]*</b>)?</td><td class=verdict>([^<]+)<",
+                               page))
     assert verdicts == {"beyond": "better", "ref": "reference", "inside": "indistinguishable", "bad": "worse"}
     assert "1 better than the reference settings beyond noise (t0004 arm=beyond)" in page
     assert "1 worse than the reference settings beyond noise (t0005 arm=bad)" in page
@@ -307,10 +309,14 @@ def test_the_address_the_study_prints_shows_every_trials_objective_without_a_cli
         driver.get(server.url + printed)
         wait = WebDriverWait(driver, 60)
         wait.until(lambda d: d.find_elements(By.XPATH, "//*[@role='columnheader']//*[text()='objective']"))
-        cells = lambda: " ".join(e.text for e in driver.find_elements(By.XPATH, "//*[@role='gridcell']"))  # noqa: E731
-        for child in children:  # every trial's name and its objective's leading digits, in the table as it opened
-            wait.until(lambda d: child.info.run_name in cells() and f"{child.data.metrics['objective']:.4f}"[:5] in cells())
-        names = [e.text for e in driver.find_elements(By.XPATH, "//a//*[starts-with(text(), 't0')]")]
+        # read through JavaScript in one go: the table re-renders while its data arrives (stale elements)
+        cells = lambda: driver.execute_script(  # noqa: E731
+            "return Array.from(document.querySelectorAll('[role=gridcell]')).map(e => e.innerText).join(' ')")
+        for child in children:  # every trial's name and its objective's leading digits (not rounded: the UI shows
+            # the float's full repr), in the table as it opened
+            wait.until(lambda d: child.info.run_name in cells() and repr(child.data.metrics["objective"])[:5] in cells())
+        names = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(e => e.innerText.trim())"
+                                      ".filter(t => t.startsWith('t0'))")
         ranked = [c.info.run_name for c in sorted(children, key=lambda c: c.data.metrics["objective"])]
         assert [n for n in names if n in ranked] == ranked  # ranked by the objective, best first
         driver.save_screenshot(str(tmp_path / "landing.png"))
