@@ -202,9 +202,13 @@ def test_bad_checkpoints_are_refused(trained, tmp_path):
     with open(evil, "wb") as f:
         pickle.dump({"nets": {"G_A": Payload()}}, f)
     missing = tmp_path / "nope.pt"
+    photos = tmp_path / "photos"  # a valid input: the photos are checked first, then the checkpoint
+    photos.mkdir()
+    from PIL import Image
+    Image.new("RGB", (20, 20)).save(photos / "a.png")
     for path, fragment in [(truncated, "truncated or corrupt"), (evil, "refusing to load it"),
                            (missing, "does not exist; check the path")]:
-        result = run_cli("cyclegan.translate", f"checkpoint={path}", f"input={tmp_path}", f"output={tmp_path / 'o'}",
+        result = run_cli("cyclegan.translate", f"checkpoint={path}", f"input={photos}", f"output={tmp_path / 'o'}",
                          cwd=tmp_path)
         line = assert_user_error(result, str(path), fragment)
         assert "resume" not in line  # translate has no resume=true to drop
