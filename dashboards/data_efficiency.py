@@ -18,6 +18,7 @@ import pandas as pd
 
 from tuning.objective import Comparison, paired_difference
 
+from . import plots
 from .stats import summarize
 
 OFF = ""
@@ -103,7 +104,6 @@ def study_rows(table: pd.DataFrame) -> pd.DataFrame:
 def section(table: pd.DataFrame, metric: str, mode: str, figures: Path, img) -> str:
     """HTML: the objective against training images per arm, the paired verdicts, and where DiffAugment stops
     helping ('' for a study that is not a data-efficiency design)."""
-    from . import plots
     rows = study_rows(table)
     if rows.empty:
         return ""

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .stats import summarize  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
@@ -84,7 +86,6 @@ def data_efficiency(rows: pd.DataFrame, comparisons: list, value: str, label: st
     """Left: `value` against training images per domain, one line per DiffAugment arm (mean over seeds, 95 %
     interval of the mean). Right: the paired difference with - without and its noise-rule interval."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    from .stats import summarize
     for policy, arm in rows.groupby("diffaugment", sort=True):
         sizes = sorted(arm["train_images"].unique())
         summaries = [summarize(arm.loc[arm["train_images"] == n, value].tolist()) for n in sizes]

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
 from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
-from tuning.run_layout import history_of, image_step
+from tuning.run_layout import history_of, image_step, param_value
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
                    "eval.amp")
@@ -118,7 +118,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         se_name = standard_error_of(metric)
         outcome = tags.get(OUTCOME) or ("failed" if run.info.status == "FAILED" else "complete")
         epoch = m.get("epoch", math.nan)
-        total = _number(p.get("train.epochs", "nan")) + _number(p.get("train.decay_epochs", "0")) if p else math.nan
+        total = param_value(p.get("train.epochs", "nan")) + param_value(p.get("train.decay_epochs", "0")) if p else math.nan
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
                "outcome": outcome, "trial_id": tags.get("trial_id"), "seed": int(tags.get("seed", 0)),
                "baseline": tags.get("baseline") == "true", "best": tags.get("best") == "true",
@@ -130,7 +130,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
                "cost_s": m.get("time_s", math.nan) / epoch * total if epoch and epoch > 0 else math.nan,
                "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p)}
         for key in searched:
-            row[key] = tags[key] if key in tags else _number(p.get(key))
+            row[key] = tags[key] if key in tags else param_value(p.get(key))
         row.update({k: v for k, v in m.items() if k not in row})
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -144,16 +144,6 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
                      params.get("study.storage"), table, history)
-
-
-def _number(text):
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
 def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:

@@ -23,6 +23,7 @@ from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
                         not_yet_created, prepare_inputs)
 from .redact import redact, take_credentials
+from .run_layout import param_value
 from .study import Study, available_studies, base_changes, load_study, planned_trials
 from .study_note import experiment_url
 
@@ -280,16 +281,6 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     return 0
 
 
-def as_number(text):
-    """An MLflow param (always a string) as the number it was: "6.4664" -> 6.4664, "3" -> 3, "lsgan" stays."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except (TypeError, ValueError):
-            pass
-    return text
-
-
 def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
     metric = study.launch.study.metric
     if table:
@@ -299,7 +290,7 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
         return
     run_id, value = best
     run = client.get_run(run_id)
-    searched = {k: as_number(run.data.params.get(k)) for k in study.search if k in run.data.params}
+    searched = {k: param_value(run.data.params.get(k)) for k in study.search if k in run.data.params}
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
     searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
     earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""

@@ -16,3 +16,15 @@ def image_step(artifact_path: str) -> int:
     """The step of an image logged with `log_image(..., step=N)` (`images/a2b+step+N+...png`), else 0."""
     head = artifact_path.split("+step+")
     return int(head[1].split("+")[0]) if len(head) > 1 else 0
+
+
+def param_value(text):
+    """An MLflow param (always stored as text) as the value it was: "3" -> 3, "6.46" -> 6.46, "lsgan" stays,
+    None stays None."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
