@@ -179,7 +179,9 @@ def test_missing_weights_offline_say_where_to_put_them(tmp_path):
     assert "eval.backbone=tiny" in message
 
 
-@pytest.mark.parametrize("n, d", [(60, 8), (40, 96)])  # the d x d path and the n x n (n < d) path
+# the d x d path and the n x n (n < d) path, each with n a multiple of the 20 groups and not (58 = 18 groups
+# of 3 and 2 of 2; 39 = 19 of 2 and 1 of 1): dropping the left-over images gave 1.4-1.8x the true spread there
+@pytest.mark.parametrize("n, d", [(60, 8), (58, 8), (40, 96), (39, 96)])
 def test_standard_errors_match_the_spread_over_fresh_test_sets(n, d):
     """Monte Carlo: draw many fake sets of n images from one distribution (real set fixed) and compare the
     spread of FID and KID across them with the standard errors each single set estimates."""
@@ -195,7 +197,7 @@ def test_standard_errors_match_the_spread_over_fresh_test_sets(n, d):
         fid_ses.append(fid_jackknife_se(fake, stats, groups=20))
         kid_ses.append(kid_standard_error(fake, real))
     true_fid, true_kid = np.std(fids, ddof=1), np.std(kids, ddof=1)
-    assert 0.6 < np.mean(fid_ses) / true_fid < 1.6, (np.mean(fid_ses), true_fid)
+    assert 0.8 < np.mean(fid_ses) / true_fid < 1.35, (np.mean(fid_ses), true_fid)
     assert 0.6 < np.mean(kid_ses) / true_kid < 1.6, (np.mean(kid_ses), true_kid)
 
 
