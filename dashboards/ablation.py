@@ -13,6 +13,8 @@ import html
 
 import pandas as pd
 
+from tuning.objective import family_text, holm
+
 from .stats import arm_table, paired_verdict, verdict_text
 
 REFERENCE_PREFIX = "full"
@@ -65,12 +67,13 @@ def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric
                 for value in arm[f].unique():
                     sub_a, sub_r = arm[arm[f] == value], reference[reference[f] == value]
                     if len(sub_r):
-                        comparison, seeds = paired_verdict(sub_a, sub_r, mode)
-                        lines.append(verdict_text(f"{name} vs {ref} ({f}={value})", metric.upper(), comparison, seeds))
+                        lines.append((f"{name} vs {ref} ({f}={value})", *paired_verdict(sub_a, sub_r, mode)))
             if not others:
-                comparison, seeds = paired_verdict(arm, reference, mode)
-                lines.append(verdict_text(f"{str(name).replace('_', ' ')} vs {ref}", metric.upper(), comparison, seeds))
-    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in lines)
+                lines.append((f"{str(name).replace('_', ' ')} vs {ref}", *paired_verdict(arm, reference, mode)))
+    corrected = holm([comparison for _, comparison, _ in lines], mode)  # the arms are one family
+    verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds))}</li>"
+                       for (label, _, seeds), c in zip(lines, corrected))
     return (f"<h2>Ablation: each arm over its seeds</h2><table><tr>{head}<th>seeds</th><th>{metric} mean ± std"
             f"</th><th>95 % interval of the mean</th></tr>{body}</table>"
-            + (f"<h3>Against the full model, seed by seed</h3><ul>{verdicts}</ul>" if verdicts else ""))
+            + (f"<h3>Against the full model, seed by seed ({html.escape(family_text(corrected))})</h3>"
+               f"<ul>{verdicts}</ul>" if verdicts else ""))

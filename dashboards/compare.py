@@ -24,8 +24,8 @@ from cyclegan.configtools import UserError  # noqa: E402
 
 from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
 from .runs import load_runs  # noqa: E402
-from .stats import summarize  # noqa: E402
-from tuning.objective import compare  # noqa: E402
+from .stats import against_reference, summarize  # noqa: E402
+from tuning.objective import family_text  # noqa: E402
 
 
 def main(args: list[str]) -> None:
@@ -57,10 +57,14 @@ def main(args: list[str]) -> None:
         settings = ", ".join(f"{k}={fmt(best[k])}" for k in runs.searched)
         provenance = " / ".join(sorted(t["provenance"].unique()))
         # the same noise rule as the report: the best trial against its own reference settings
-        floor = runs.noise_floor(t[t["provenance"] == best["provenance"]])
-        vs = compare(best["objective"], best["objective_se"], floor, runs.mode)
+        # The best of N trials is the most extreme of N comparisons: judged as one of the study's family of
+        # trials against its reference (Holm), never on its own.
+        same = t[t["provenance"] == best["provenance"]]
+        floor = runs.noise_floor(same)
+        family = against_reference(same, floor, runs.mode)
+        vs = family[list(same.index).index(best.name)]
         verdict = ("is the reference" if best["baseline"] else
-                   f"{vs.text()}: {vs.verdict}" if floor.seeds else "no reference run: no verdict")
+                   f"{vs.text()}: {vs.verdict}, {family_text(family)}" if floor.seeds else "no reference run: no verdict")
         rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td>{len(t)}</td><td class=l>{runs.metric}</td>"
                     f"<td><b>{fmt(best['objective'])}</b></td><td class=l>{html.escape(verdict)}</td>"
                     f"<td>{fmt(s['mean'])} ± {fmt(s['std'])}</td>"

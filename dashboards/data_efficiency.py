@@ -6,17 +6,18 @@ with ground truth). One input, a table with a row per run: `train_images`, `diff
 `seed` and the value compared. At each size, each DiffAugment policy is compared with no augmentation
 seed by seed: runs that share a seed share the training subset, initial weights and data order, so the
 difference is judged by the paired noise rule (tuning.objective.paired_difference, the one definition of
-what counts as a real difference). A size with fewer than 3 shared seeds gets no verdict.
+what counts as a real difference), every size and policy corrected together as one family
+(tuning.objective.holm). A size with fewer than 3 shared seeds gets no verdict.
 """
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from tuning.objective import Comparison, paired_difference
+from tuning.objective import Comparison, family_text, holm, paired_difference
 
 from . import plots
 from .stats import summarize
@@ -54,7 +55,9 @@ def compare_by_size(rows: pd.DataFrame, value: str, mode: str) -> list[SizeCompa
             comparison = paired_difference((on[shared] - off[shared]).tolist(), mode)
             out.append(SizeComparison(int(size), policy, len(shared), summarize(off.tolist()), summarize(on.tolist()),
                                       comparison))
-    return out
+    # every size and policy is one family: "helps at some size" must hold for the page as a whole
+    corrected = holm([c.comparison for c in out], mode)
+    return [replace(c, comparison=k) for c, k in zip(out, corrected)]
 
 
 def conclusion(comparisons: list[SizeComparison], policy: str) -> str:
@@ -81,7 +84,8 @@ def verdict_line(c: SizeComparison, metric: str) -> str:
         return f"{c.size} images: {metric} {c.comparison.difference:+.3g}, not enough seeds ({c.seeds} shared, 3 needed)"
     low, high = c.comparison.difference - c.comparison.half_width, c.comparison.difference + c.comparison.half_width
     word = "no difference beyond noise" if c.comparison.verdict == "indistinguishable" else c.comparison.verdict
-    return (f"{c.size} images: {metric} {c.comparison.difference:+.3g}, 95 % interval [{low:.3g}, {high:.3g}], "
+    level = "95 % interval" if c.comparison.family <= 1 else "interval"
+    return (f"{c.size} images: {metric} {c.comparison.difference:+.3g}, {level} [{low:.3g}, {high:.3g}], "
             f"{word} (paired over {c.seeds} seeds)")
 
 
@@ -118,4 +122,5 @@ def section(table: pd.DataFrame, metric: str, mode: str, figures: Path, img) -> 
             f"<ul>{verdicts}</ul><p class=note>Left: each arm's mean over its seeds with the 95 % interval of the "
             f"mean. Right: the paired difference (with − without) and its noise interval: "
             f"{'below' if mode == 'min' else 'above'} zero with the interval clear of it, DiffAugment helps. Each size "
-            "is its own comparison (not corrected for the number of sizes).</p>")
+            f"and policy is one comparison of a family, {html.escape(family_text([c.comparison for c in comparisons]))}: the "
+            "intervals are 95 % for the page as a whole.</p>")

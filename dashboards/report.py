@@ -32,10 +32,10 @@ from cyclegan.configtools import UserError
 
 from . import data_efficiency, plots
 from .runs import StudyRuns, check_sqlite_file, grid_image, load_runs, run_artifacts
-from tuning.objective import SEED_NOISE_UNKNOWN, compare
+from tuning.objective import SEED_NOISE_UNKNOWN, family_text
 from tuning.redact import take_credentials
 from .ablation import ablation_section
-from .stats import pareto_front, summarize
+from .stats import against_reference, pareto_front, summarize
 
 TOP = 10
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1400px;color:#222}
@@ -93,8 +93,9 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
     Returns the HTML and each complete trial's comparison (same order as `runs.complete(group)`)."""
     done = runs.complete(group)
     floor = runs.noise_floor(group)
-    comparisons = [compare(r["objective"], r["objective_se"], floor, runs.mode) for _, r in done.iterrows()]
+    comparisons = against_reference(done, floor, runs.mode)
     others = [(r, c) for (_, r), c in zip(done.iterrows(), comparisons) if not r["baseline"]]
+    family = html.escape(family_text([c for _, c in others]))
     found = {"better": [r["run_name"] for r, c in others if c.verdict == "better"],
              "worse": [r["run_name"] for r, c in others if c.verdict == "worse"]}
     floor_text = html.escape(floor.describe(runs.metric))
@@ -110,12 +111,12 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
                 "several seeds (study.seeds) — the interval for a mean over n seeds is about √n times narrower."
                 if floor.seeds >= 2 else "")
         headline = (f"No setting in this study changed {html.escape(runs.metric)} beyond noise "
-                    f"({floor_text}). The rankings, effects and importances below are within noise.{extra}{hint}")
+                    f"({floor_text}; {family}). The rankings, effects and importances below are within noise.{extra}{hint}")
     else:
         parts = [f"{len(v)} {word} than the reference settings beyond noise ({html.escape(', '.join(v))})"
                  for word, v in found.items() if v]
         rest = len(others) - len(found["better"]) - len(found["worse"])
-        headline = f"{'; '.join(parts)}; {rest} indistinguishable from them. Noise floor: {floor_text}."
+        headline = f"{'; '.join(parts)}; {rest} indistinguishable from them ({family}). Noise floor: {floor_text}."
     return f"<p class=note id=noise>{headline}</p>", comparisons
 
 
@@ -152,8 +153,9 @@ def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client:
         rows.append(f"<tr class=detail><td></td><td colspan={width - 1} class=l><div class=small>{others}</div>"
                     f"{''.join(grids)}</td></tr>")
     legend = ("<p class=legend>¹ the trial's value ± its evaluation standard error over the test images. "
-              "² its difference from the mean of the reference settings ± the noise half-width (95 %, seed spread "
-              "and evaluation noise): a difference inside it is noise. ³ the best value over the trial's epochs, "
+              "² its difference from the mean of the reference settings ± the noise half-width (seed spread "
+              "and evaluation noise; 95 % for the page as a whole: each trial's interval is widened for the number "
+              "of trials compared, Holm): a difference inside it is noise. ³ the best value over the trial's epochs, "
               "optimistic: that epoch was chosen on the test split; trials are ranked by the final value. "
               "Hover a trial's name for its provenance; click a sample grid to see it at full size.</p>")
     return f"<table class=board>{head}{''.join(rows)}</table>{legend}"

@@ -10,7 +10,7 @@ import math
 import pandas as pd
 from scipy import stats
 
-from tuning.objective import Comparison, paired_difference
+from tuning.objective import Comparison, compare, holm, paired_difference
 
 
 def summarize(values) -> dict:
@@ -32,6 +32,17 @@ def arm_table(table: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def against_reference(done: pd.DataFrame, floor, mode: str) -> list:
+    """Each complete trial against the reference settings (runs of the reference itself included, unjudged
+    by the page), the trials other than the reference corrected as one family (tuning.objective.holm)."""
+    single = [compare(r["objective"], r["objective_se"], floor, mode) for _, r in done.iterrows()]
+    others = [i for i, (_, r) in enumerate(done.iterrows()) if not r["baseline"]]
+    corrected = holm([single[i] for i in others], mode)
+    for i, c in zip(others, corrected):
+        single[i] = c
+    return single
+
+
 def paired_verdict(arm: pd.DataFrame, reference: pd.DataFrame, mode: str) -> tuple[Comparison, int]:
     """Arm against its reference arm, seed by seed: (the paired comparison, the number of shared seeds)."""
     a = arm.groupby("seed")["objective"].mean()
@@ -41,13 +52,15 @@ def paired_verdict(arm: pd.DataFrame, reference: pd.DataFrame, mode: str) -> tup
 
 
 def verdict_text(label: str, metric: str, comparison: Comparison, seeds: int) -> str:
-    """'no identity: FID +2.1, 95 % interval [1.2, 3.0], worse (paired over 3 seeds)'."""
+    """'no identity: FID +2.1, 95 % interval [1.2, 3.0], worse (paired over 3 seeds)'; a comparison corrected
+    for a family of m says so: 'interval [..] (Holm, 15 comparisons)'."""
     if comparison.verdict == "not enough seeds":
         return (f"{label}: {metric} {comparison.difference:+.3g}, not enough seeds for a verdict "
                 f"({seeds} shared, at least 3 needed)")
     low, high = comparison.difference - comparison.half_width, comparison.difference + comparison.half_width
     word = "no difference beyond noise" if comparison.verdict == "indistinguishable" else comparison.verdict
-    return (f"{label}: {metric} {comparison.difference:+.3g}, 95 % interval [{low:.3g}, {high:.3g}], {word} "
+    level = "95 % interval" if comparison.family <= 1 else f"interval (95 % over {comparison.family} comparisons, Holm)"
+    return (f"{label}: {metric} {comparison.difference:+.3g}, {level} [{low:.3g}, {high:.3g}], {word} "
             f"(paired over {seeds} seeds)")
 
 

@@ -25,12 +25,21 @@ usually far larger than the evaluation noise: a difference beyond the evaluation
 "seed noise unknown", never as better or worse (set study.baseline_seeds >= 2 to measure it). Ablations use the paired rule (`paired_difference`): arms that
 share a seed share initial weights, data order and pool randomness, so their per-seed differences are
 compared with a t interval on n - 1 degrees of freedom, and fewer than 3 seeds give no verdict.
+
+**Many comparisons.** One page judges many differences at once (every trial against the reference, every
+ablation arm, every training-set size): at 95 % each, 50 trials with no real effect would show a "better"
+one time in five. Every family of verdicts on a page is therefore corrected with `holm` (Holm-Bonferroni:
+the family-wise error rate stays at 5 % whatever the dependence between the comparisons, and it never calls
+fewer differences than Bonferroni). Chosen over Benjamini-Hochberg because a report's reader acts on the
+single winner it names, so one false "better" is the error that matters, not the share of false ones. Each
+corrected comparison's half-width is the interval at the level Holm tested it at, so "outside ± half" and
+the verdict always agree, and the page says "corrected for N comparisons (Holm)".
 Nothing here imports Ray, Optuna or MLflow: dashboards use it too.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scipy import stats
 
@@ -39,6 +48,8 @@ FINAL = "final"             # result key: true at the trial's final evaluation
 OUTCOME = "outcome"         # MLflow tag: complete | stopped | failed
 MIN_PAIRED_SEEDS = 3
 SEED_NOISE_UNKNOWN = "seed noise unknown"
+ALPHA = 0.05                # family-wise error rate of every family of verdicts on a page
+JUDGED = ("better", "worse", "indistinguishable")  # verdicts a family is corrected over
 
 
 def objective_fields(metrics: dict, metric: str, final: bool) -> dict:
@@ -104,16 +115,63 @@ class NoiseFloor:
 class Comparison:
     difference: float           # value - reference (in the metric's units)
     half_width: float           # the noise half-width: a difference inside +-half_width is noise
-    verdict: str                # better | worse | indistinguishable | seed noise unknown | unknown
+    verdict: str                # better | worse | indistinguishable | seed noise unknown | unknown | not enough seeds
+    se: float = math.nan        # standard error of the difference (half_width = quantile * se)
+    dof: float = math.inf       # degrees of freedom of the t reference (inf: normal)
+    family: int = 1             # comparisons this verdict is corrected for (holm); 1 = on its own
 
     @property
     def is_finding(self) -> bool:
         return self.verdict in ("better", "worse")
 
+    @property
+    def p_value(self) -> float:
+        """Two-sided p of the difference under the comparison's t (or normal) reference; NaN if not judged."""
+        if not (math.isfinite(self.difference) and math.isfinite(self.se)):
+            return math.nan
+        if self.se == 0:
+            return 0.0 if self.difference != 0 else 1.0
+        return float(2 * stats.t.sf(abs(self.difference) / self.se, self.dof))
+
     def text(self) -> str:
         if self.verdict == "unknown":
             return f"{self.difference:+.3g} (noise not measured)"
         return f"{self.difference:+.3g} ± {self.half_width:.2g}"
+
+
+def _quantile(level: float, dof: float) -> float:
+    """Two-sided quantile: the half-width multiplier of a (1 - level) interval."""
+    return float(stats.t.ppf(1 - level / 2, dof) if math.isfinite(dof) else stats.norm.ppf(1 - level / 2))
+
+
+def holm(comparisons: list[Comparison], mode: str, alpha: float = ALPHA) -> list[Comparison]:
+    """The family corrected by Holm's step-down (same order as given). Only judged comparisons (better,
+    worse, indistinguishable) form the family; the others are returned as they are.
+
+    Sorted by p, the k-th smallest (k from 0) is tested at alpha / (m - k) until the first that fails; that
+    one and every later one are tested at the failing level. Each half-width is the interval at its level,
+    so the verdict is "outside the interval" exactly as for a single comparison."""
+    family = [i for i, c in enumerate(comparisons) if c.verdict in JUDGED and math.isfinite(c.se)]
+    out, m, stop = list(comparisons), len(family), None
+    for k, i in enumerate(sorted(family, key=lambda i: comparisons[i].p_value)):
+        c, level = comparisons[i], alpha / (m - k)
+        if stop is None and c.p_value > level:
+            stop = level
+        level = stop if stop is not None else level
+        if c.se == 0:  # an exact shift (identical paired differences): no interval to widen
+            out[i] = replace(c, family=m)
+            continue
+        half = _quantile(level, c.dof) * c.se
+        out[i] = replace(c, half_width=half, verdict=_verdict(c.difference, half, mode), family=m)
+    return out
+
+
+def family_text(comparisons: list[Comparison]) -> str:
+    """'corrected for 12 comparisons (Holm)', or what a single comparison is."""
+    m = max((c.family for c in comparisons if c.verdict in JUDGED), default=0)
+    if m > 1:
+        return f"corrected for {m} comparisons (Holm)"
+    return "a single comparison, no correction needed" if m == 1 else "no comparison judged"
 
 
 def _verdict(difference: float, half: float, mode: str) -> str:
@@ -133,12 +191,13 @@ def compare(value: float, value_se: float | None, floor: NoiseFloor, mode: str) 
     e_ref = floor.eval_se if math.isfinite(floor.eval_se) else 0.0
     s_trial, s_ref = max(sigma, e), max(sigma, e_ref) / math.sqrt(floor.seeds)
     q = stats.t.ppf(0.975, floor.seeds - 1) if floor.seeds >= 2 else 1.96
-    half = q * math.hypot(s_trial, s_ref)
+    se = math.hypot(s_trial, s_ref)
+    half = q * se
     diff = value - floor.mean
     verdict = _verdict(diff, half, mode)
     if floor.seeds < 2 and verdict in ("better", "worse"):
         verdict = SEED_NOISE_UNKNOWN  # beyond evaluation noise, but GAN seeds vary more: no claim
-    return Comparison(diff, half, verdict)
+    return Comparison(diff, half, verdict, se, floor.seeds - 1 if floor.seeds >= 2 else math.inf)
 
 
 def paired_difference(differences, mode: str) -> Comparison:
@@ -150,8 +209,9 @@ def paired_difference(differences, mode: str) -> Comparison:
     if n < MIN_PAIRED_SEEDS:
         return Comparison(mean, math.nan, "not enough seeds")
     sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    se = sd / math.sqrt(n)
+    half = stats.t.ppf(0.975, n - 1) * se
     if half == 0:  # identical differences on every seed: the shift is exact, not noise
         return Comparison(mean, 0.0, "indistinguishable" if mean == 0 else
-                          ("better" if better(mean, 0.0, mode) else "worse"))
-    return Comparison(mean, half, _verdict(mean, half, mode))
+                          ("better" if better(mean, 0.0, mode) else "worse"), 0.0, n - 1)
+    return Comparison(mean, half, _verdict(mean, half, mode), se, n - 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from .objective import OBJECTIVE, NoiseFloor, compare
+from .objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
 
 from cyclegan.metric_names import standard_error_of
 
@@ -54,12 +54,16 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     floor = NoiseFloor.of([v for v, _ in reference],
                           [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [])
     best_value, best = ranked[0]
-    verdict = compare(best_value, best.data.metrics.get(se_metric) if se_metric else None, floor, mode)
+    # the best of N trials is judged as one of the family of every non-reference trial (Holm)
+    others = [(v, r) for v, r in ranked if r.data.tags.get("baseline") != "true"]
+    family = holm([compare(v, r.data.metrics.get(se_metric) if se_metric else None, floor, mode) for v, r in others],
+                  mode)
+    verdict = family[0] if others and others[0][1] is best else compare(best_value, None, floor, mode)
     if best.data.tags.get("baseline") == "true":
         against = "it is a run of the reference settings: no other setting did better"
     elif verdict.verdict in ("better", "worse", "indistinguishable"):
         word = {"indistinguishable": "indistinguishable from"}.get(verdict.verdict, f"{verdict.verdict} than")
-        against = f"{word} the reference settings ({metric} {verdict.text()})"
+        against = f"{word} the reference settings ({metric} {verdict.text()}, {family_text(family)})"
     else:
         against = f"not judged against the reference settings ({verdict.verdict})"
     lines = [description.strip(), "",

@@ -150,8 +150,10 @@ def reference_study(tmp_path, name, others):
 
 
 def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
-    # noise half width: t(0.975, 2) * hypot(0.5, 0.5 / sqrt(3)) = 2.48 around the reference mean 10
-    out = reference_study(tmp_path, "found", [("inside", 8.0), ("beyond", 6.0), ("bad", 14.0)])
+    # noise half width: t(0.975, 2) * hypot(0.5, 0.5 / sqrt(3)) = 2.48 around the reference mean 10 for one
+    # trial; three trials are a family (Holm): the two with the smallest p are tested at 5 %/3 and 5 %/2
+    # (half widths 4.4 and 3.6), so 6.0 and 14.0 (p = 0.02 each), findings on their own, would not be
+    out = reference_study(tmp_path, "found", [("inside", 8.0), ("beyond", 4.0), ("bad", 16.0)])
     result = run_cli("dashboards.report", "study=found", f"study.out_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
@@ -161,7 +163,8 @@ def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
     assert "1 better than the reference settings beyond noise (t0004 arm=beyond)" in page
     assert "1 worse than the reference settings beyond noise (t0005 arm=bad)" in page
     assert "σ = 0.5 over 3 seeds" in page and "Caveat" not in page
-    assert "-2 ± 2.5" in page  # the inside trial: its difference and the noise, side by side
+    assert "-2 ± 2.5" in page and "-6 ± 4.4" in page  # each trial's difference and its (corrected) noise
+    assert "corrected for 3 comparisons (Holm)" in page
 
     quiet = reference_study(tmp_path, "quiet", [("a", 8.0), ("b", 11.5)])
     page = Path(run_cli("dashboards.report", "study=quiet", f"study.out_dir={quiet}",
@@ -172,8 +175,10 @@ def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
     result = run_cli("dashboards.compare", "study=found", "study=quiet", f"out={tmp_path / 'cmp'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
-    assert "-4 ± 2.5: better" in page           # found's best (6.0) beats its reference beyond noise
-    assert "-2 ± 2.5: indistinguishable" in page  # quiet's best (8.0) does not
+    # found's best (4.0) beats its reference beyond noise as the best of its 3 trials; quiet's best (8.0), one
+    # of 2, does not
+    assert "-6 ± 4.4: better, corrected for 3 comparisons (Holm)" in page
+    assert "-2 ± 3.6: indistinguishable, corrected for 2 comparisons (Holm)" in page
 
 
 def test_compare_and_best(smoke, tmp_path):
@@ -393,8 +398,10 @@ def test_data_efficiency_section_names_where_diffaugment_stops_helping(tmp_path)
     assert "Data efficiency: fid against training images per domain" in page
     assert (f"DiffAugment ({policy}) helps up to 16 images per domain and stops helping at 32: from 32 images on, "
             "no difference beyond noise.") in page
-    # per-seed differences -2, -1.95, -1.9: sd 0.05, half width t(0.975, 2) * 0.05 / sqrt(3) = 0.124
-    assert "8 images: fid -1.95, 95 % interval [-2.07, -1.83], better (paired over 3 seeds)" in page
+    # per-seed differences -2, -1.95, -1.9: sd 0.05; the smallest p of the 3 sizes is tested at 5 %/3 (Holm):
+    # half width t(1 - 0.05/6, 2) * 0.05 / sqrt(3) = 0.221
+    assert "8 images: fid -1.95, interval [-2.17, -1.73], better (paired over 3 seeds)" in page
+    assert "corrected for 3 comparisons (Holm)" in page
     assert "32 images: fid +0.05," in page and "no difference beyond noise (paired over 3 seeds)" in page
     assert "Ablation: each arm over its seeds" not in page  # the cells are sizes, not ablation arms
     assert (out / "report" / "figures" / "data_efficiency.png").is_file()
