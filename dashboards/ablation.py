@@ -1,11 +1,12 @@
-"""The ablation section: each arm over its seeds, and a paired verdict against its reference arm.
+"""The ablation section: each arm over its seeds, and a paired verdict against its comparator.
 
-An arm whose name starts with `full` is a reference arm. Every other arm is compared with the reference
-arm that agrees with it on the settings that tell reference arms apart (in `loss_ablation`: the
-adversarial loss). An arm that has no value of such a setting of its own (e.g. `cycle_alone`, which has no
-adversarial term, so its gan_mode is the default) is compared with the reference arm of the default.
+A study names each arm's comparator, the arm one term away (the study file's `compare:`, logged with the
+parent run; tuning/comparators.py checks that the two differ in one key). For a study without it the older
+rule applies: an arm whose name starts with `full` is a reference arm, and every other arm is compared with
+the reference arm that agrees with it on the settings that tell reference arms apart (the adversarial loss).
 Arms that share a seed share initial weights, data order and pool randomness, so the verdict is a paired
-t interval over the seeds both arms ran (tuning.objective.paired_difference).
+t interval over the seeds both arms ran (tuning.objective.paired_difference); a seed only one arm finished
+is left out and the verdict says so. All verdicts of the section are one family (tuning.objective.holm).
 """
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ def reference_arm(arm: str, params: dict, references: dict[str, dict]) -> str | 
     return matches[0] if matches else None
 
 
-def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric: str, fmt) -> str:
-    """HTML for the ablation arms of complete trials in `table` ('' if the study has no repeated arms)."""
+def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric: str, fmt,
+                     comparators: dict[str, str] | None = None) -> str:
+    """HTML for the ablation arms of complete trials in `table` ('' if the study has no repeated arms).
+    `comparators` (arm -> the arm one term away, tuning/comparators.py) name each arm's comparison; without
+    them an arm is compared with the `full*` arm of the same adversarial loss (studies before `compare:`)."""
     factors = [k for k in searched if k in table and table[k].nunique() > 0]
     if not factors or table.empty:
         return ""
@@ -50,30 +54,46 @@ def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric
     body = "".join("<tr>" + "".join(f"<td class=l>{fmt(r[f])}</td>" for f in factors)
                    + f"<td>{int(r['n'])}</td><td>{fmt(r['mean'])} ± {fmt(r['std'])}</td><td>± {fmt(r['ci95'])}</td></tr>"
                    for _, r in arms.iterrows())
-    key = arm_key(factors, table)
+    if comparators:
+        key = next((f for f in factors if set(table[f].astype(str)) & set(comparators)), None)
+        pairs = {name: comparators.get(str(name)) for name in table[key].unique()} if key else {}
+    else:
+        key = arm_key(factors, table)
+        pairs = legacy_pairs(table, key) if key else {}
     lines = []
-    if key:
-        params_of = {name: group.iloc[0].get("params", {}) for name, group in table.groupby(key)}
-        references = {n: p for n, p in params_of.items() if str(n).startswith(REFERENCE_PREFIX)}
-        others = [f for f in factors if f != key]
-        for name in sorted(params_of):
-            if name in references:
-                continue
-            ref = reference_arm(name, params_of[name], references)
-            if ref is None:
-                continue
-            arm, reference = table[table[key] == name], table[table[key] == ref]
-            for f in others:  # other searched factors (if any) are matched too
-                for value in arm[f].unique():
-                    sub_a, sub_r = arm[arm[f] == value], reference[reference[f] == value]
-                    if len(sub_r):
-                        lines.append((f"{name} vs {ref} ({f}={value})", *paired_verdict(sub_a, sub_r, mode)))
-            if not others:
-                lines.append((f"{str(name).replace('_', ' ')} vs {ref}", *paired_verdict(arm, reference, mode)))
-    corrected = holm([comparison for _, comparison, _ in lines], mode)  # the arms are one family
-    verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds))}</li>"
-                       for (label, _, seeds), c in zip(lines, corrected))
+    others = [f for f in factors if f != key]
+    for name, ref in sorted(pairs.items(), key=lambda item: str(item[0])):
+        if ref is None:
+            continue
+        arm, reference = table[table[key] == name], table[table[key] == ref]
+        label = f"{name} vs {ref}" if comparators else f"{str(name).replace('_', ' ')} vs {ref}"
+        for f in others:  # other searched factors (if any) are matched too
+            for value in arm[f].unique():
+                sub_a, sub_r = arm[arm[f] == value], reference[reference[f] == value]
+                if len(sub_r):
+                    lines.append((f"{name} vs {ref} ({f}={value})", *paired_verdict(sub_a, sub_r, mode),
+                                  left_out(sub_a, sub_r)))
+        if not others:
+            lines.append((label, *paired_verdict(arm, reference, mode), left_out(arm, reference)))
+    corrected = holm([comparison for _, comparison, _, _ in lines], mode)  # the arms are one family
+    verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds, dropped))}</li>"
+                       for (label, _, seeds, dropped), c in zip(lines, corrected))
+    against = "the arm one term away" if comparators else "the full model"
     return (f"<h2>Ablation: each arm over its seeds</h2><table><tr>{head}<th>seeds</th><th>{metric} mean ± std"
             f"</th><th>95 % interval of the mean</th></tr>{body}</table>"
-            + (f"<h3>Against the full model, seed by seed ({html.escape(family_text(corrected))})</h3>"
+            + (f"<h3>Against {against}, seed by seed ({html.escape(family_text(corrected))})</h3>"
                f"<ul>{verdicts}</ul>" if verdicts else ""))
+
+
+def left_out(arm: pd.DataFrame, reference: pd.DataFrame) -> int:
+    """Seeds that finished in only one of the two arms: their pair is dropped from the verdict."""
+    a, r = set(arm["seed"]), set(reference["seed"])
+    return len(a ^ r)
+
+
+def legacy_pairs(table: pd.DataFrame, key: str) -> dict:
+    """Arm -> its `full*` reference arm (a study without `compare:`); reference arms map to None."""
+    params_of = {name: group.iloc[0].get("params", {}) for name, group in table.groupby(key)}
+    references = {n: p for n, p in params_of.items() if str(n).startswith(REFERENCE_PREFIX)}
+    return {name: None if name in references else reference_arm(name, params_of[name], references)
+            for name in params_of}

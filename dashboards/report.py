@@ -254,7 +254,7 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
                              f"whole budget.</p>{caveat}<figure>{img(path)}</figure><p>Pareto front: {names}</p>")
             efficiency = data_efficiency.section(done, runs.metric, runs.mode, figures, img)
             # a data-efficiency grid has its own per-size comparisons; its cells are not ablation arms
-            parts.append(efficiency or ablation_section(done, runs.searched, runs.mode, runs.metric, fmt))
+            parts.append(efficiency or ablation_section(done, runs.searched, runs.mode, runs.metric, fmt, runs.comparators))
             parts.append(painters_section(runs, done, client, tmp))
         failed = t[t["status"] == "FAILED"] if len(t) else t
         if len(failed):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -40,6 +40,7 @@ class StudyRuns:
     storage: str | None         # Optuna storage URL
     table: pd.DataFrame
     history: str = ""           # the Optuna study of the history shown (tuning/history.py)
+    comparators: dict = field(default_factory=dict)  # ablation arm -> the arm one term away (tuning/comparators.py)
 
     @property
     def parent_run_id(self) -> str:
@@ -143,7 +144,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         unique = numbers.notna().all() and numbers.is_unique
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
-                     params.get("study.storage"), table, history)
+                     params.get("study.storage"), table, history, json.loads(params.get("compare", "{}")))
 
 
 def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:

@@ -326,7 +326,8 @@ def dry_run(study: Study) -> None:
     for number, trial in enumerate(plan, 1):
         changed = " ".join(f"{k}={v}" for k, v in sorted(trial["changed"].items())) or "(the base)"
         mark = "  [reference]" if trial["reference"] else ""
-        print(f"  {number:4d}  {trial['label'] or '-':32s} seed={trial['seed']:<3d} {changed}{mark}")
+        vs = f"  {trial['vs']}" if trial.get("vs") else ""
+        print(f"  {number:4d}  {trial['label'] or '-':32s} seed={trial['seed']:<3d} {changed}{mark}{vs}")
     if study.is_grid:
         print(f"{len(plan)} trials ({study.num_configurations} configurations x {s.seeds} seed(s)), no duplicates")
     else:

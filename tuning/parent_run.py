@@ -85,7 +85,8 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
     params = {"study.metric": study.launch.study.metric, "study.mode": study.launch.study.mode,
               "study.num_samples": study.num_configurations, "study.seeds": study.launch.study.seeds,
               "study.scheduler": study.launch.study.scheduler, "study.storage": redact(study.storage_url),
-              "search": json.dumps(list(study.search))}
+              "search": json.dumps(list(study.search)),
+              **({"compare": json.dumps(study.compare)} if study.compare else {})}  # the report's comparators
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
     return experiment_id, run.info.run_id
 

@@ -26,6 +26,7 @@ from cyclegan.config import Config, load_config
 from cyclegan.configtools import (UserError, build, flatten, load_yaml, merge, parse_overrides, to_dict,
                                   unflatten, unknown_key_message)
 
+from .comparators import comparator_text, parse_compare
 from .config import PLATFORM_SECTIONS, LaunchConfig
 
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
@@ -61,6 +62,7 @@ class Study:
     continuing: bool = False                        # the storage already holds trials of this study
     trials_before: int = 0                          # trials of earlier launches: names go on from there
     history: str = ""                               # the Optuna study of this launch's history (tuning/history.py)
+    compare: dict[str, str] = field(default_factory=dict)  # arm -> the arm one term away (tuning/comparators.py)
     _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
@@ -196,7 +198,7 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
                         "(or study=path/to/file.yaml)")
     name = path.stem
     raw = load_yaml(path)
-    known = ("description", "search", *ENGINE_SECTIONS, *PLATFORM_SECTIONS)
+    known = ("description", "search", "compare", *ENGINE_SECTIONS, *PLATFORM_SECTIONS)
     for key in raw:
         if key not in known:
             raise UserError(f"{path}: " + unknown_key_message(str(key), list(known)))
@@ -218,6 +220,7 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
     study = Study(name=launch.study.name, description=str(raw.get("description", "")).strip(), engine=engine,
                   search=search, launch=launch)
     validate(study, path)
+    study.compare = parse_compare(raw.get("compare"), study, path)
     return study
 
 
@@ -362,7 +365,8 @@ def planned_trials(study: Study) -> list[dict]:
         flat = flatten(to_dict(study.engine_config(config)))
         changed = {k: v for k, v in flat.items() if base.get(k) != v and k not in ("train.out_dir", "train.seed")}
         label = cell_label({k: v for k, v in config.items() if k != REPEAT_INDEX})
+        arm = next((config[name] for name, dist in study.search.items() if dist.arms is not None), None)
         plan.append({"label": label, "seed": flat["train.seed"], "changed": changed,
                      "epochs": flat["train.epochs"] + flat["train.decay_epochs"],
-                     "reference": study.is_reference(config)})
+                     "reference": study.is_reference(config), "vs": comparator_text(study, arm) if arm else ""})
     return plan

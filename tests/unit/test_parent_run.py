@@ -19,3 +19,33 @@ def test_an_explicit_sqlite_store_keeps_the_artifacts_in_the_study_folder(tmp_pa
     assert client.get_experiment(experiment_id).artifact_location == (out / "mlartifacts").as_uri()
     assert client.get_run(run_id).info.artifact_uri.startswith((out / "mlartifacts").as_uri())
     assert not (elsewhere / "mlruns").exists()
+
+
+def test_the_ablation_report_judges_each_arm_against_the_comparator_the_study_named(tmp_path):
+    """The study's `compare:` travels with the parent run to the report, which pairs each arm with it, says
+    how many seeds a verdict rests on and corrects the arms as one family."""
+    from dashboards.ablation import ablation_section
+    from dashboards.runs import load_runs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = load_study("loss_ablation", [f"study.out_dir={tmp_path}", f"mlflow.tracking_uri={uri}"])
+    client = MlflowClient(uri)
+    experiment_id, parent = open_parent_run(client, study, resume=False)
+    values = {"full_lsgan": [10.0, 11.0, 12.0], "no_identity_lsgan": [12.0, 13.1, 13.9],
+              "gan_alone_lsgan": [20.0, 21.2, None]}  # gan_alone's seed 2 did not finish
+    for arm, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            run = client.create_run(experiment_id, run_name=f"arm={arm} seed={seed}",
+                                    tags={"mlflow.parentRunId": parent, "study": study.name, "arm": arm,
+                                          "seed": str(seed), "outcome": "complete" if value else "failed"})
+            if value:
+                client.log_metric(run.info.run_id, "objective", value)
+            client.set_terminated(run.info.run_id, "FINISHED" if value else "FAILED")
+    runs = load_runs(study.name, uri)
+    assert runs.comparators == study.compare
+    page = ablation_section(runs.complete(), runs.searched, "min", runs.metric, str, runs.comparators)
+    # gan_alone has no verdict (2 pairs), so the family is no_identity's comparison alone
+    assert "Against the arm one term away, seed by seed (a single comparison, no correction needed)" in page
+    assert "no_identity_lsgan vs full_lsgan: FID_B2A +2" in page and "(paired over 3 seeds)" in page
+    assert ("gan_alone_lsgan vs no_identity_lsgan: FID_B2A" in page and "not enough seeds for a verdict (2 shared, "
+            "at least 3 needed; 1 seed(s) left out: finished in only one of the two arms)" in page)
+    assert "gan_alone_lsgan vs full_lsgan" not in page  # two terms away: never compared

@@ -180,6 +180,37 @@ def test_dry_run_lists_the_explicit_ablation_arms(tmp_path):
     assert "loss.lambda_cyc_b=0.0" in forward and "loss.lambda_id=0.0" in forward
     assert sum("[reference]" in line for line in lines) == 3  # full_lsgan, three seeds
     assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+    # each arm's comparator, the arm one term away, with the term
+    assert forward.endswith("vs no_identity_lsgan (loss.lambda_cyc_b)")
+    gan_alone = next(line for line in lines if "arm=gan_alone_hinge" in line)
+    assert gan_alone.endswith("vs no_identity_hinge (loss.lambda_cyc)")
+    assert next(line for line in lines if "arm=cycle_alone" in line).endswith("vs no_identity_lsgan (loss.lambda_gan)")
+    assert sum(" vs " in line for line in lines) == 45  # 15 arms x 3 seeds; full_lsgan has none
+
+
+def test_every_ablation_comparator_is_one_term_away():
+    from tuning.comparators import differing_keys
+    study = load_study("loss_ablation")
+    assert len(study.compare) == 15 and set(study.compare) | {"full_lsgan"} == set(study.search["arm"].choices)
+    for arm, other in study.compare.items():
+        assert len(differing_keys(study, arm, other)) == 1, (arm, other, differing_keys(study, arm, other))
+    # the paper's rows compared with the full model would differ in two terms: the check sees it
+    assert differing_keys(study, "gan_alone_lsgan", "full_lsgan") == ["loss.lambda_cyc", "loss.lambda_id"]
+    assert differing_keys(study, "cycle_alone", "no_identity_vanilla") == ["loss.gan_mode", "loss.lambda_gan"]
+
+
+@pytest.mark.parametrize("compare, fragment", [
+    ("gan_alone: full", "gan_alone and full differ in loss.lambda_cyc, loss.lambda_id"),
+    ("no_identity: fulll", "'fulll' is not an arm of search.arm"),
+    ("no_identity: [full]", "compare must map each arm to the one arm"),
+])
+def test_a_comparator_more_than_one_term_away_is_refused(tmp_path, compare, fragment):
+    path = tmp_path / "abl.yaml"
+    path.write_text("search:\n  arm:\n    grid:\n      full: {}\n      no_identity: {loss.lambda_id: 0}\n"
+                    "      gan_alone: {loss.lambda_cyc: 0, loss.lambda_id: 0}\n"
+                    f"compare:\n  {compare}\n")
+    with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("(", r"\(")):
+        load_study(str(path))
 
 
 def test_dry_run_of_the_data_efficiency_study_crosses_sizes_with_diffaugment(tmp_path):
