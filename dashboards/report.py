@@ -90,8 +90,8 @@ def fmt(value) -> str:
 
 def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
     """The headline: the noise floor, and in words which trials beat or lose to the reference beyond it.
-    Returns the HTML and each complete trial's comparison (same order as `runs.complete(group)`)."""
-    done = runs.complete(group)
+    Returns the HTML and each ranked unit's comparison (same order as `runs.ranked_units(group)`)."""
+    done = runs.ranked_units(group)
     floor = runs.noise_floor(group)
     comparisons = against_reference(done, floor, runs.mode)
     others = [(r, c) for (_, r), c in zip(done.iterrows(), comparisons) if not r["baseline"]]
@@ -123,7 +123,8 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
 def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client: MlflowClient, tmp: str) -> str:
     """Complete trials ranked by objective: one line of numbers per trial (verdict first), then a row with
     its final sample grids in both directions (large enough to read; a click shows them at full size)."""
-    done = runs.complete(group).assign(_order=range(len(runs.complete(group))))
+    done = runs.ranked_units(group)
+    done = done.assign(_order=range(len(done)))
     top = done.sort_values("objective", ascending=runs.mode == "min").head(TOP)
     extra = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a"] if c in top and c != runs.metric]
     searched = [k for k in runs.searched if k in top]
@@ -152,7 +153,10 @@ def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client:
                              f"</figcaption>{img(grid, 'grid')}</figure>")
         rows.append(f"<tr class=detail><td></td><td colspan={width - 1} class=l><div class=small>{others}</div>"
                     f"{''.join(grids)}</td></tr>")
-    legend = ("<p class=legend>¹ the trial's value ± its evaluation standard error over the test images. "
+    first = ("¹ the configuration's mean over its seeds ± their standard deviation / √seeds (the number Optuna "
+             "and best=true hold; name, grids and best epoch are its most typical seed's). " if runs.seeds > 1 else
+             "¹ the trial's value ± its evaluation standard error over the test images. ")
+    legend = (f"<p class=legend>{first}"
               "² its difference from the mean of the reference settings ± the noise half-width (seed spread "
               "and evaluation noise; 95 % for the page as a whole: each trial's interval is widened for the number "
               "of trials compared, Holm): a difference inside it is noise. ³ the best value over the trial's epochs, "

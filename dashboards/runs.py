@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,17 @@ class StudyRuns:
         if t.empty:
             return t
         return t[(t["outcome"] == "complete") & (t["status"] == "FINISHED")].dropna(subset=["objective"])
+
+    @property
+    def seeds(self) -> int:
+        """Seeds per configuration (study.seeds of the newest launch)."""
+        return int(param_value(self.parents[0].data.params.get("study.seeds", "1")) or 1)
+
+    def ranked_units(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """What the leaderboard ranks: complete trials, or with study.seeds > 1 configurations (one row per set
+        of searched values: the mean over its complete seeds, the same number Optuna and `best=true` hold)."""
+        done = self.complete(table)
+        return by_configuration(done, self.searched) if self.seeds > 1 and not done.empty else done
 
     def noise_floor(self, table: pd.DataFrame | None = None) -> NoiseFloor:
         """The reference settings' complete runs in `table` (default: all): the study's noise floor."""
@@ -145,6 +157,23 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
                      params.get("study.storage"), table, history, json.loads(params.get("compare", "{}")))
+
+
+def by_configuration(done: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
+    """One row per configuration of `done` (complete runs): `objective` the mean over its seeds, `objective_se`
+    sd / sqrt(n), `seeds` n; the other columns (name, run id, grids) from its most typical seed, the one whose
+    objective is closest to the mean (as tuning/seeds.py picks the registered generators)."""
+    keys = [k for k in searched if k in done]
+    rows = []
+    for _, group in done.groupby(keys, dropna=False, sort=False) if keys else [(None, done)]:
+        mean = group["objective"].mean()
+        typical = group.loc[(group["objective"] - mean).abs().idxmin()].copy()
+        typical["run_name"] = re.sub(r"\s*seed=\d+", "", str(typical["run_name"])) + f" ({len(group)} seeds)"
+        typical["objective"] = mean
+        typical["objective_se"] = group["objective"].std(ddof=1) / math.sqrt(len(group)) if len(group) > 1 else math.nan
+        typical["seeds"] = len(group)
+        rows.append(typical)
+    return pd.DataFrame(rows).reset_index(drop=True)
 
 
 def local_artifacts(tracking_uri: str, artifact_uri: str) -> Path | None:

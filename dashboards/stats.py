@@ -35,7 +35,10 @@ def arm_table(table: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
 def against_reference(done: pd.DataFrame, floor, mode: str) -> list:
     """Each complete trial against the reference settings (runs of the reference itself included, unjudged
     by the page), the trials other than the reference corrected as one family (tuning.objective.holm)."""
-    single = [compare(r["objective"], r["objective_se"], floor, mode) for _, r in done.iterrows()]
+    # a configuration's mean over n seeds (dashboards.runs.by_configuration) is compared as such
+    seeds = [int(r["seeds"]) if "seeds" in r and r["seeds"] == r["seeds"] else 1 for _, r in done.iterrows()]
+    single = [compare(r["objective"], r["objective_se"] if n == 1 else None, floor, mode, n)
+              for (_, r), n in zip(done.iterrows(), seeds)]
     others = [i for i, (_, r) in enumerate(done.iterrows()) if not r["baseline"]]
     corrected = holm([single[i] for i in others], mode)
     for i, c in zip(others, corrected):

@@ -18,7 +18,7 @@ the noise. Two sources are measured: the evaluation's standard error over the te
 metrics) and the seed-to-seed spread sigma of the reference settings (`study.baseline_seeds` runs; the
 spread includes evaluation noise, since each seed is evaluated on its own fakes). For a trial with value
 v and evaluation SE e against the reference mean m over k seeds:
-    s_trial = max(sigma, e)          s_ref = max(sigma, e_ref) / sqrt(k)
+    s_trial = max(sigma / sqrt(n), e)   s_ref = max(sigma, e_ref) / sqrt(k)   (n: the trial's seeds, study.seeds)
     half    = q * sqrt(s_trial^2 + s_ref^2),   q = t_{0.975, k-1} (k >= 2) or 1.96 (k = 1: sigma unknown)
 and v - m is a win or a loss only outside +-half. With k = 1 the seed-to-seed spread is unknown, and it is
 usually far larger than the evaluation noise: a difference beyond the evaluation noise is then reported as
@@ -182,14 +182,16 @@ def _verdict(difference: float, half: float, mode: str) -> str:
     return "better" if better(difference, 0.0, mode) else "worse"
 
 
-def compare(value: float, value_se: float | None, floor: NoiseFloor, mode: str) -> Comparison:
-    """One trial against the reference settings, by the noise rule in the module docstring."""
+def compare(value: float, value_se: float | None, floor: NoiseFloor, mode: str, seeds: int = 1) -> Comparison:
+    """One trial against the reference settings, by the noise rule in the module docstring. `seeds` > 1: the
+    value is a configuration's mean over that many seeds (tuning/seeds.py), whose own spread is
+    max(sigma, e) / sqrt(seeds) (e: the standard error of that mean, if known)."""
     if not floor.seeds or value is None or not math.isfinite(value):
         return Comparison(math.nan, math.nan, "unknown")
     sigma = floor.sigma if floor.seeds >= 2 else 0.0
     e = value_se if value_se is not None and math.isfinite(value_se) else 0.0
     e_ref = floor.eval_se if math.isfinite(floor.eval_se) else 0.0
-    s_trial, s_ref = max(sigma, e), max(sigma, e_ref) / math.sqrt(floor.seeds)
+    s_trial, s_ref = max(sigma / math.sqrt(max(seeds, 1)), e), max(sigma, e_ref) / math.sqrt(floor.seeds)
     q = stats.t.ppf(0.975, floor.seeds - 1) if floor.seeds >= 2 else 1.96
     se = math.hypot(s_trial, s_ref)
     half = q * se

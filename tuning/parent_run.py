@@ -16,6 +16,7 @@ from cyclegan.metric_names import standard_error_of
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, history_of
+from .seeds import configuration_scores
 from .study import Study
 from .study_note import runs_view, study_note
 from .tracking import git_commit
@@ -97,7 +98,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     other settings and is not ranked with it): exactly one run of the experiment is `best=true`, the
     parent run of this launch notes it, and its final generators are registered in the Model Registry under
     the alias `best` -- as a new version only when it is not the registered best already, so a launch that
-    does not improve on an earlier one adds nothing to the registry."""
+    does not improve on an earlier one adds nothing to the registry. With `study.seeds > 1` the ranked unit
+    is the configuration (mean over its seeds; `best=true` and the registry on its most typical seed)."""
     s = study.launch.study
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = study_trial_runs(client, experiment_id, study.name)
@@ -106,7 +108,11 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
               and history_of(run, study.name) == study.optuna_name]
     if not scored:
         return None
-    value, run = (min if s.mode == "min" else max)(scored, key=lambda pair: pair[0])
+    # The unit is a configuration: with study.seeds > 1 its objective is the mean over its complete seeds,
+    # the value Optuna holds (tuning/seeds.py), and its generators those of its most typical seed.
+    ranked = ([(mean, typical) for mean, typical, _ in configuration_scores(scored, list(study.search))]
+              if s.seeds > 1 else scored)
+    value, run = (min if s.mode == "min" else max)(ranked, key=lambda pair: pair[0])
     run_id = run.info.run_id
     for other in runs:
         if other.data.tags.get("best") == "true" and other.info.run_id != run_id:
@@ -114,7 +120,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     client.set_tag(run_id, "best", "true")
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, "mlflow.note.content",
-                   study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric)))
+                   study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),
+                              list(study.search) if s.seeds > 1 else None))
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
         register_best(client, study, run, value)

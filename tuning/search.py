@@ -3,8 +3,9 @@
 Optuna proposes (through Ray's `OptunaSearch`) with a seeded `TPESampler`, or a `GridSampler` for
 grid studies (ablations), and keeps every trial in the study's RDB storage so `optuna-dashboard` and
 parameter importance can read it later; the value it optimises is the study's `objective`
-(tuning/objective.py). Repeats (`study.seeds`) are Ray's `Repeater`, which hands the searcher the mean
-over seeds; `ConcurrencyLimiter` bounds the trials in flight. The space function
+(tuning/objective.py). Repeats (`study.seeds`) are `tuning.seeds.SeedRepeater` (Ray's Repeater), which
+hands the searcher the mean over seeds, per epoch and at the end; `ConcurrencyLimiter` bounds the trials in
+flight. The space function
 only declares distributions; it computes nothing.
 """
 from __future__ import annotations
@@ -13,10 +14,11 @@ import warnings
 
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter, Repeater
+from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from .objective import FINAL, OBJECTIVE
+from .seeds import SeedRepeater
 from .study import REPEAT_INDEX, Study
 
 LAUNCH_ATTR = "launch"  # Optuna trial user attribute: the Tune experiment (launch) that asked for the trial
@@ -177,7 +179,7 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
                            baseline_points=[baseline] * study.reference_repeats if baseline else None,
                            launch=launch)
     if s.seeds > 1:
-        searcher = Repeater(searcher, repeat=s.seeds, set_index=True)
+        searcher = SeedRepeater(searcher, repeat=s.seeds, set_index=True)  # one objective: the mean (tuning/seeds.py)
     return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)
 
 

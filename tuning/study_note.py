@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from .objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
+from .seeds import configuration_scores
 
 from cyclegan.metric_names import standard_error_of
 
@@ -47,17 +48,24 @@ def run_link(run) -> str:
     return f"[{run.info.run_name}](#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})"
 
 
-def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None) -> str:
-    """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history."""
-    ranked = sorted(scored, key=lambda pair: pair[0], reverse=mode == "max")
-    reference = [(v, r) for v, r in ranked if r.data.tags.get("baseline") == "true"]
+def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None,
+               configurations: list[str] | None = None) -> str:
+    """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history;
+    `configurations`: the searched keys when each configuration ran on several seeds (tuning/seeds.py): rows
+    are then configurations, with the mean over their seeds, and the noise floor the reference's seeds."""
+    reference = [(v, r) for v, r in scored if r.data.tags.get("baseline") == "true"]
     floor = NoiseFloor.of([v for v, _ in reference],
                           [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [])
-    best_value, best = ranked[0]
+    if configurations:
+        rows = [(mean, run, len(members)) for mean, run, members in configuration_scores(scored, configurations)]
+    else:
+        rows = [(v, r, 1) for v, r in scored]
+    ranked = sorted(rows, key=lambda row: row[0], reverse=mode == "max")
+    best_value, best, _ = ranked[0]
     # the best of N trials is judged as one of the family of every non-reference trial (Holm)
-    others = [(v, r) for v, r in ranked if r.data.tags.get("baseline") != "true"]
-    family = holm([compare(v, r.data.metrics.get(se_metric) if se_metric else None, floor, mode) for v, r in others],
-                  mode)
+    others = [row for row in ranked if row[1].data.tags.get("baseline") != "true"]
+    family = holm([compare(v, r.data.metrics.get(se_metric) if se_metric and n == 1 else None, floor, mode, n)
+                   for v, r, n in others], mode)
     verdict = family[0] if others and others[0][1] is best else compare(best_value, None, floor, mode)
     if best.data.tags.get("baseline") == "true":
         against = "it is a run of the reference settings: no other setting did better"
@@ -70,8 +78,9 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
              f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}.", "",
              f"**Noise:** {floor.describe(metric)}.", "",
              f"| # | trial | {metric} (final) | |", "|---|---|---|---|"]
-    for rank, (value, run) in enumerate(ranked[:TOP], 1):
+    for rank, (value, run, seeds) in enumerate(ranked[:TOP], 1):
         mark = "reference settings" if run.data.tags.get("baseline") == "true" else ""
+        mark += f"{'; ' if mark else ''}mean over {seeds} seeds" if seeds > 1 else ""
         lines.append(f"| {rank} | {run_link(run)} | {value:.4g} | {mark} |")
     lines += ["", f"{len(ranked)} complete trials; sort the runs table by the `{OBJECTIVE}` column to see them all. "
               "The full report, with every verdict and sample grid: `python -m dashboards.report study=...` "

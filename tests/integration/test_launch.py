@@ -140,6 +140,40 @@ def test_asha_stopped_trials_are_pruned_with_their_values_and_the_reference_runs
     assert "over 2 seeds of the reference settings" in page and "Stopped early by the scheduler" in page
 
 
+def test_repeated_seeds_give_one_objective_everywhere(tmp_path):
+    """study.seeds=2: a configuration is the unit. Optuna's value and intermediate values are the means over
+    its seeds; the parent's best_objective, best=true, the registry and the report's leaderboard hold the
+    same mean."""
+    out = tmp_path / "seeds"
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.seeds=2", "study.num_samples=2",
+                     *SMALL, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert len(children) == 4  # 2 configurations x 2 seeds
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2
+    by_config = {}
+    for run in children:
+        key = (run.data.params["loss.lambda_cyc"], run.data.params["loss.lambda_id"])
+        by_config.setdefault(key, []).append(run.data.metrics["objective"])
+    means = sorted(sum(v) / len(v) for v in by_config.values())
+    assert sorted(t.value for t in complete) == pytest.approx(means, rel=1e-9)
+    for trial in complete:  # the per-epoch mean over both seeds, at both evaluation epochs
+        assert sorted(trial.intermediate_values) == [1, 2]
+        assert trial.intermediate_values[2] == pytest.approx(trial.value, rel=1e-9)
+    best_value = parents[0].data.metrics["best_objective"]
+    assert best_value == pytest.approx(study.best_value, rel=1e-9) == pytest.approx(means[0], rel=1e-9)
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert len(best) == 1
+    version = client.get_model_version_by_alias("catholic2gogh-smoke", "best")
+    assert version.run_id == best[0].info.run_id and float(version.tags["objective"]) == pytest.approx(best_value)
+    report = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = open(report.stdout.strip().splitlines()[-1]).read()
+    assert page.count("(2 seeds)") == 2 and f"<b>{best_value:.4g}</b>" in page  # ranked configurations
+
+
 def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):
     out = tmp_path / "many"
     result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.num_samples=8",

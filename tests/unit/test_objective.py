@@ -74,3 +74,27 @@ def test_the_searcher_stores_stopped_trials_pruned_and_seeds_the_reference(tmp_p
     assert trials["r2"].state == optuna.trial.TrialState.COMPLETE and trials["r2"].value == 2.5
     searcher.on_trial_complete("x", {"objective": 9.0, "final": True})  # a replay after a restart: ignored
     assert optuna.load_study(study_name="smoke", storage=storage).trials[3].value == 3.5
+
+
+def test_a_configuration_on_two_seeds_is_one_optuna_trial_with_the_mean_per_epoch(tmp_path):
+    """study.seeds=2 through the searcher the launcher builds (ConcurrencyLimiter > SeedRepeater > StudySearch),
+    with the calls Ray Tune makes: the Optuna trial's intermediate values are the per-epoch means once both
+    seeds reached the epoch, and its value the mean of the final values."""
+    from tuning.search import make_searcher
+    study = load_study("smoke", ["study.seeds=2", "study.num_samples=2"])
+    storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    searcher = make_searcher(study, storage, launch="L")
+    searcher.set_search_properties("objective", "min", {})
+    configs = {tid: searcher.suggest(tid) for tid in ("a0", "a1")}
+    assert [configs[t][REPEAT_INDEX] for t in ("a0", "a1")] == [0, 1]
+    assert configs["a0"]["loss.lambda_cyc"] == configs["a1"]["loss.lambda_cyc"]  # one configuration, two seeds
+    searcher.on_trial_result("a0", {"objective": 6.0, "epoch": 1})
+    searcher.on_trial_result("a0", {"objective": 4.0, "epoch": 2, "final": True})
+    searcher.on_trial_complete("a0", {"objective": 4.0, "epoch": 2, "final": True})
+    trial = optuna.load_study(study_name="smoke", storage=storage).trials[0]
+    assert trial.intermediate_values == {} and trial.state == optuna.trial.TrialState.RUNNING  # seed 1 not there yet
+    searcher.on_trial_result("a1", {"objective": 8.0, "epoch": 1})
+    searcher.on_trial_complete("a1", {"objective": 5.0, "epoch": 2, "final": True})  # its last result: here only
+    trial = optuna.load_study(study_name="smoke", storage=storage).trials[0]
+    assert trial.intermediate_values == {1: 7.0, 2: 4.5}
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 4.5
