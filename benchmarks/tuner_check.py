@@ -1,21 +1,21 @@
 """Is the tuner right? The platform checked against ground truth on the synthetic "strong" task (CPU).
 
-    python benchmarks/tuner_check.py                 # ~15-25 minutes on 2 cores
-    python benchmarks/tuner_check.py --seeds 2 --skip-tpe   # a quicker look at the landscape
-    python benchmarks/tuner_check.py --out runs/tuner_check.json   # also write the figures as JSON
+    python benchmarks/tuner_check.py                  # grid + analysis: ~25 minutes on 2 cores
+    python benchmarks/tuner_check.py --reuse-grid     # the analysis again on the stored grid (~4 minutes)
+    python benchmarks/tuner_check.py --markdown       # the README's section, generated from the JSON
 
-Uses `studies/tuner_check.yaml` (its base config and ranges) and prints:
-1. the landscape by brute force: a grid over lambda_cyc x lambda_id, `--seeds` seeds per cell, in ground
-   truth (gt = mean of l1_a2b and l1_b2a: the distance of G(a) and F(b) to the true images, [0, 1]) and in
-   the objective the platform optimises (fid with the tiny backbone), each cell's mean ± seed std; the
-   best cell by ground truth, whether it is the reference setting, and whether it is separable from its
-   grid neighbours beyond seed noise (Welch 95 % interval of the difference of means);
-2. how well the objective agrees with ground truth: Spearman rho over every grid run;
-3. ASHA's rank at its first rung (epoch = study.grace_period) against the final rank: Spearman rho;
-4. TPE through the real platform (`python -m tuning.launch study=tuner_check`, a third of the grid's
-   budget): the ground truth of the trial it ranks best, its regret against the grid's best cell, and
-   whether that regret is within the noise of the best cell (the noise rule of tuning/objective.py).
-Writes everything as JSON to --out if given.
+Writes benchmarks/results/tuner_check.json (--out) with the git commit of the grid runs and of the
+analysis. Uses `studies/tuner_check.yaml` (its base config and ranges):
+1. the landscape by brute force: a grid over lambda_cyc x lambda_id, `--seeds` seeds per cell (>= 6), in
+   ground truth (gt = mean of l1_a2b and l1_b2a: the distance of G(a) and F(b) to the true images) and in
+   the objective the platform optimises (fid, tiny backbone);
+2. the best cell picked on seeds 0-2 and confirmed on seeds 3-5, which its selection never saw;
+3. objective-vs-truth agreement (Spearman) pooled and within each lambda_id column, and ASHA's first rung
+   against the final objective;
+4. a tabular benchmark on the stored grid (benchmarks/tabular_search.py): the platform's own searcher
+   (`tuning.search.make_sampler` at the study's settings) against random search and against TPE with
+   Optuna's default start-up, `--repetitions` each at budgets of 8, 16 and 32 evaluations.
+Regenerate it whenever the engine's numerics change (the grid) or the searcher's settings do (--reuse-grid).
 """
 from __future__ import annotations
 
@@ -32,10 +32,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tabular_search import REFERENCE, Table, compare_searchers  # noqa: E402
 
 LAMBDA_CYC = (1.0, 10.0, 30.0)
 LAMBDA_ID = (0.0, 5.0, 20.0, 40.0)
-REFERENCE = (10.0, 5.0)
+RESULTS = ROOT / "benchmarks" / "results" / "tuner_check.json"
+BUDGETS = (8, 16, 32)
+SELECTION, CONFIRMATION = (0, 1, 2), (3, 4, 5)
 
 
 def ground_truth(metrics: dict) -> float:
@@ -60,6 +65,15 @@ def train_one(job: tuple[float, float, int]) -> dict:
     return {"lambda_cyc": lcyc, "lambda_id": lid, "seed": seed, "epochs": epochs}
 
 
+def git(*args) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def commit() -> dict:
+    measured = ["cyclegan", "tuning", "benchmarks/tuner_check.py", "benchmarks/tabular_search.py"]
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", *measured))}
+
+
 def spearman(x, y) -> float:
     from scipy import stats
     return float(stats.spearmanr(x, y).statistic)
@@ -71,127 +85,155 @@ def mean_std(values) -> tuple[float, float]:
     return mean, (math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan)
 
 
-def welch_separable(a: list[float], b: list[float]) -> tuple[float, float, bool]:
-    """Difference of means b - a with its Welch 95 % half-width; separable if the interval excludes 0."""
+def welch(a: list[float], b: list[float]) -> dict:
+    """b - a with its Welch 95 % half-width; separable if the interval excludes 0."""
     from scipy import stats
     (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
     va, vb = sa ** 2 / len(a), sb ** 2 / len(b)
     se = math.sqrt(va + vb)
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) if se else 1
-    half = stats.t.ppf(0.975, dof) * se
-    return float(mb - ma), float(half), bool(abs(mb - ma) > half)
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return {"difference": mb - ma, "half_width": half, "separable": bool(abs(mb - ma) > half)}
+
+
+def cell_values(runs: list[dict], seeds=None) -> dict:
+    """{(lambda_cyc, lambda_id): {"gt": [...], "fid": [...]}} at the final evaluation, for `seeds` (all)."""
+    out = {cell: {"gt": [], "fid": []} for cell in itertools.product(LAMBDA_CYC, LAMBDA_ID)}
+    for r in runs:
+        if seeds is None or r["seed"] in seeds:
+            out[(r["lambda_cyc"], r["lambda_id"])]["gt"].append(r["epochs"][-1]["gt"])
+            out[(r["lambda_cyc"], r["lambda_id"])]["fid"].append(r["epochs"][-1]["fid"])
+    return out
 
 
 def landscape(runs: list[dict], grace: int) -> dict:
-    cells = {}
-    for lcyc, lid in itertools.product(LAMBDA_CYC, LAMBDA_ID):
-        mine = [r for r in runs if (r["lambda_cyc"], r["lambda_id"]) == (lcyc, lid)]
-        gts = [r["epochs"][-1]["gt"] for r in mine]
-        fids = [r["epochs"][-1]["fid"] for r in mine]
-        cells[(lcyc, lid)] = {"gt": gts, "fid": fids}
-    print(f"\nlandscape, ground truth gt (lower is better), mean ± seed std over {len(cells[REFERENCE]['gt'])} seeds:")
-    print("lambda_cyc \\ lambda_id " + "".join(f"{lid:>18g}" for lid in LAMBDA_ID))
-    for lcyc in LAMBDA_CYC:
-        row = "".join("{:>11.4f} ± {:.4f}".format(*mean_std(cells[(lcyc, lid)]["gt"])) for lid in LAMBDA_ID)
-        print(f"{lcyc:>22g} {row}")
-    print("objective (fid, tiny backbone), mean ± seed std:")
-    for lcyc in LAMBDA_CYC:
-        row = "".join("{:>11.3f} ± {:.3f}".format(*mean_std(cells[(lcyc, lid)]["fid"])) for lid in LAMBDA_ID)
-        print(f"{lcyc:>22g} {row}")
+    cells = cell_values(runs)
+    summary = {str(c): {k: mean_std(v) for k, v in values.items()} for c, values in cells.items()}
     best = min(cells, key=lambda c: mean_std(cells[c]["gt"])[0])
-    i, j = LAMBDA_CYC.index(best[0]), LAMBDA_ID.index(best[1])
-    neighbours = [(LAMBDA_CYC[a], LAMBDA_ID[b]) for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1))
-                  if 0 <= a < len(LAMBDA_CYC) and 0 <= b < len(LAMBDA_ID)]
-    print(f"best cell by ground truth: lambda_cyc={best[0]:g} lambda_id={best[1]:g} "
-          f"({'the reference setting' if best == REFERENCE else 'not the reference setting'} {REFERENCE})")
-    separable = {}
-    for cell in neighbours + ([REFERENCE] if REFERENCE not in neighbours and REFERENCE != best else []):
-        diff, half, sep = welch_separable(cells[best]["gt"], cells[cell]["gt"])
-        separable[str(cell)] = {"difference": diff, "half_width": half, "separable": sep}
-        print(f"  vs lambda_cyc={cell[0]:g} lambda_id={cell[1]:g}: gt {diff:+.4f} ± {half:.4f} "
-              f"{'separable beyond seed noise' if sep else 'within seed noise'}")
+    # selection on seeds 0-2, confirmation on 3-5: the verdict rests on seeds its selection never saw
+    chosen_cells, fresh = cell_values(runs, SELECTION), cell_values(runs, CONFIRMATION)
+    chosen = min(chosen_cells, key=lambda c: mean_std(chosen_cells[c]["gt"])[0])
+    fresh_best = min(fresh, key=lambda c: mean_std(fresh[c]["gt"])[0])
+    fresh_rank = sorted(fresh, key=lambda c: mean_std(fresh[c]["gt"])[0]).index(chosen) + 1
+    confirmation = {"chosen_on_seeds": list(SELECTION), "chosen": list(chosen),
+                    "gt_on_selection_seeds": mean_std(chosen_cells[chosen]["gt"])[0],
+                    "confirmed_on_seeds": list(CONFIRMATION), "gt_on_fresh_seeds": mean_std(fresh[chosen]["gt"])[0],
+                    "rank_on_fresh_seeds": fresh_rank, "best_on_fresh_seeds": list(fresh_best),
+                    "vs_best_on_fresh_seeds": welch(fresh[fresh_best]["gt"], fresh[chosen]["gt"]),
+                    "vs_reference_on_fresh_seeds": welch(fresh[chosen]["gt"], fresh[REFERENCE]["gt"])}
     finals = [r["epochs"][-1] for r in runs]
-    rho_gt = spearman([e["fid"] for e in finals], [e["gt"] for e in finals])
+    columns = {}
+    for lid in LAMBDA_ID:  # within one lambda_id column: does fid order lambda_cyc as the truth does?
+        col = [r["epochs"][-1] for r in runs if r["lambda_id"] == lid]
+        means = [(mean_std(cells[(c, lid)]["fid"])[0], mean_std(cells[(c, lid)]["gt"])[0]) for c in LAMBDA_CYC]
+        columns[str(lid)] = {"rho_runs": spearman([e["fid"] for e in col], [e["gt"] for e in col]),
+                             "runs": len(col), "fid_order": [LAMBDA_CYC[i] for i in sorted(range(3), key=lambda i: means[i][0])],
+                             "gt_order": [LAMBDA_CYC[i] for i in sorted(range(3), key=lambda i: means[i][1])]}
     at_rung = [next(e for e in r["epochs"] if e["epoch"] == grace)["fid"] for r in runs]
-    rho_rung = spearman(at_rung, [e["fid"] for e in finals])
-    rho_rung_gt = spearman(at_rung, [e["gt"] for e in finals])
-    print(f"\nobjective vs ground truth: Spearman rho = {rho_gt:.3f} over {len(runs)} runs (final evaluations)")
-    print(f"ASHA first rung (epoch {grace}) vs final: Spearman rho = {rho_rung:.3f} (objective), "
-          f"{rho_rung_gt:.3f} (rung objective vs final ground truth)")
-    return {"cells": {str(k): v for k, v in cells.items()}, "best_cell": list(best), "best_is_reference": bool(best == REFERENCE),
-            "separable": separable, "rho_objective_vs_ground_truth": rho_gt, "rho_first_rung_vs_final": rho_rung,
-            "rho_first_rung_vs_final_ground_truth": rho_rung_gt}
+    return {"seeds": sorted({r["seed"] for r in runs}), "cells": summary, "best_cell": list(best),
+            "best_is_reference": bool(best == REFERENCE), "confirmation": confirmation,
+            "rho_pooled": spearman([e["fid"] for e in finals], [e["gt"] for e in finals]), "rho_by_lambda_id": columns,
+            "rho_first_rung_vs_final": spearman(at_rung, [e["fid"] for e in finals])}
 
 
-def tpe_check(best_cell_gt: list[float], out_dir: Path) -> dict:
-    """Run the study through the platform, then read what it ranked best and its ground truth."""
-    from mlflow.tracking import MlflowClient
+def searchers(budgets, repetitions: int, runs: list[dict]) -> dict:
+    import optuna
 
-    from tuning.objective import NoiseFloor, compare
+    from tuning.search import SearchSpace, make_sampler, startup_trials
+    from tuning.study import load_study
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = load_study("tuner_check")
+    table, out = Table.of(runs), {"budgets": {}}
+    for budget in budgets:
+        # the study at this budget: num_trials = budget (its reference seeds included), as a launch sizes it
+        settings = [f"study.num_samples={budget - study.launch.study.baseline_seeds + 1}"]
+        platform = load_study("tuner_check", settings)
+        makers = {"tpe": lambda rep: make_sampler(load_study("tuner_check", settings + [f"study.sampler_seed={rep}"])),
+                  "random": lambda rep: optuna.samplers.RandomSampler(seed=rep),
+                  "tpe_startup_10": lambda rep: optuna.samplers.TPESampler(seed=rep, n_startup_trials=10)}
+        result = compare_searchers(table, makers, SearchSpace(study), [budget], repetitions,
+                                   study.launch.study.baseline_seeds)
+        out["budgets"][str(budget)] = {"n_startup_trials": startup_trials(platform),
+                                       **{name: r[budget] for name, r in result.items()}}
+    out["repetitions"] = {name: repetitions for name in ("tpe", "random", "tpe_startup_10")}
+    out["best_cell"], out["best_objective_cell"] = list(table.best_cell), list(table.best_objective_cell)
+    return out
 
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tuning.launch", "study=tuner_check", f"study.out_dir={out_dir}",
-                           "ray.num_cpus=2"], cwd=ROOT, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"tuning.launch failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    seconds = time.perf_counter() - start
-    client = MlflowClient(f"sqlite:///{out_dir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("tuner_check")
-    runs = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
-    complete = [r for r in runs if r.data.tags.get("outcome") == "complete"]
-    best = min(complete, key=lambda r: r.data.metrics["objective"])
-    gt = ground_truth(best.data.metrics)
-    floor = NoiseFloor.of(best_cell_gt)
-    verdict = compare(gt, None, floor, "min")
-    stopped = sum(r.data.tags.get("outcome") == "stopped" for r in runs)
-    print(f"\nTPE through tuning.launch: {len(runs)} trials ({len(complete)} complete, {stopped} stopped by ASHA) "
-          f"in {seconds:.0f} s")
-    print(f"  ranked best: {best.info.run_name}  fid {best.data.metrics['objective']:.3f}  gt {gt:.4f}")
-    print(f"  regret vs the grid's best cell (gt {floor.mean:.4f}): {verdict.difference:+.4f} ± {verdict.half_width:.4f} "
-          f"-> {'within the noise of the best cell' if verdict.verdict != 'worse' else 'worse than the best cell beyond noise'}")
-    return {"trials": len(runs), "complete": len(complete), "stopped": stopped, "best_run": best.info.run_name,
-            "best_gt": gt, "regret": verdict.difference, "noise_half_width": verdict.half_width,
-            "within_noise": bool(verdict.verdict != "worse"), "seconds": seconds}
+
+def markdown(result: dict) -> str:
+    """The README's figures, generated from the JSON (tests check the README holds this text)."""
+    land, tab = result["landscape"], result["searchers"]
+    head = "| λ_cyc \\ λ_id | " + " | ".join(f"{lid:g}" for lid in LAMBDA_ID) + " |\n| --- |" + " --- |" * len(LAMBDA_ID)
+    tables = []
+    for key, digits in (("gt", 4), ("fid", 3)):
+        rows = [f"| {c:g} | " + " | ".join("{:.{d}f} ± {:.{d}f}".format(*land["cells"][str((c, lid))][key], d=digits)
+                                           for lid in LAMBDA_ID) + " |" for c in LAMBDA_CYC]
+        tables.append("\n".join([head, *rows]))
+    conf = land["confirmation"]
+    cols = "; ".join(f"λ_id {lid}: ρ {v['rho_runs']:.2f} over {v['runs']} runs, fid orders λ_cyc "
+                     f"{'as the truth does' if v['fid_order'] == v['gt_order'] else 'differently from the truth'}"
+                     for lid, v in land["rho_by_lambda_id"].items())
+    lines = [f"Grid: {result['grid']['runs']} runs ({len(land['seeds'])} seeds per cell), commit "
+             f"{result['grid']['commit'][:7]}; analysis commit {result['analysis']['commit'][:7]}.", "",
+             "Ground truth (mean ± seed std, lower is better):", "", tables[0], "",
+             "The objective (fid, tiny backbone):", "", tables[1], "",
+             f"- **Best cell** by ground truth: λ_cyc {land['best_cell'][0]:g}, λ_id {land['best_cell'][1]:g}. "
+             f"Picked on seeds 0–2: λ_cyc {conf['chosen'][0]:g}, λ_id {conf['chosen'][1]:g} (gt "
+             f"{conf['gt_on_selection_seeds']:.4f}); on fresh seeds 3–5 its gt is {conf['gt_on_fresh_seeds']:.4f}, "
+             f"rank {conf['rank_on_fresh_seeds']} of 12, "
+             f"{conf['vs_best_on_fresh_seeds']['difference']:+.4f} ± {conf['vs_best_on_fresh_seeds']['half_width']:.4f}"
+             " from the fresh seeds' best (Welch 95 %), and "
+             f"{conf['vs_reference_on_fresh_seeds']['difference']:+.4f} ± "
+             f"{conf['vs_reference_on_fresh_seeds']['half_width']:.4f} better than the reference on them.",
+             f"- **Objective vs truth**: Spearman ρ {land['rho_pooled']:.3f} pooled over all runs, but within one λ_id "
+             f"column: {cols}. The pooled figure is mostly the λ_id contrast.",
+             f"- **ASHA's first rung** vs the final objective: ρ {land['rho_first_rung_vs_final']:.3f}.", "",
+             f"Searchers on the tabular benchmark ({tab['repetitions']['tpe']} repetitions each; regret = ground truth "
+             "of the cell picked minus the best cell's, ± SE; within noise = one run of it is not worse than the "
+             "best cell by the noise rule; objective regret = the same in fid):", "",
+             "| budget | searcher | n_startup_trials | regret (gt) | P(within noise) | regret (objective) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for budget, res in tab["budgets"].items():
+        for name, startup in (("tpe", res["n_startup_trials"]), ("random", "-"), ("tpe_startup_10", 10)):
+            r = res[name]
+            label = {"tpe": "platform TPE", "random": "random", "tpe_startup_10": "TPE, Optuna's default start-up"}[name]
+            lines.append(f"| {budget} | {label} | {startup} | {r['mean_regret']:.5f} ± {r['regret_se']:.5f} | "
+                         f"{r['p_within_noise']:.2f} | {r['mean_objective_regret']:.3f} ± {r['objective_regret_se']:.3f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--skip-tpe", action="store_true")
-    ap.add_argument("--out", type=Path)
-    ap.add_argument("--reuse-grid", action="store_true", help="take the grid runs from --out (written by a run)")
+    ap.add_argument("--repetitions", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--reuse-grid", action="store_true", help="take the grid runs from --out")
+    ap.add_argument("--markdown", action="store_true", help="print the README section from --out")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return
     from tuning.study import load_study
-    study = load_study("tuner_check")
-    grace = study.launch.study.grace_period
-    jobs = [(c, i, s) for c, i in itertools.product(LAMBDA_CYC, LAMBDA_ID) for s in range(args.seeds)]
-    start = time.perf_counter()
-    if args.reuse_grid and args.out and args.out.is_file():  # e.g. to rerun only the TPE part
-        runs, seconds = (json.loads(args.out.read_text())[k] for k in ("runs", "grid_seconds"))
+    grace = load_study("tuner_check").launch.study.grace_period
+    if args.reuse_grid:
+        grid = json.loads(args.out.read_text())["grid"]
     else:
-        print(f"grid: {len(jobs)} runs ({len(LAMBDA_CYC)} x {len(LAMBDA_ID)} cells x {args.seeds} seeds), "
-              f"{args.workers} at a time", flush=True)
+        jobs = [(c, i, s) for c, i in itertools.product(LAMBDA_CYC, LAMBDA_ID) for s in range(args.seeds)]
+        start, at = time.perf_counter(), commit()
+        print(f"grid: {len(jobs)} runs, {args.workers} at a time", flush=True)
         with ProcessPoolExecutor(args.workers) as pool:
-            runs = []
-            for run in pool.map(train_one, jobs):
-                runs.append(run)
-                last = run["epochs"][-1]
-                print(f"  lambda_cyc={run['lambda_cyc']:<4g} lambda_id={run['lambda_id']:<4g} seed={run['seed']}  "
-                      f"gt {last['gt']:.4f}  fid {last['fid']:.3f}", flush=True)
-        seconds = time.perf_counter() - start
-        print(f"grid done in {seconds:.0f} s")
-    if args.out:  # the runs first: nothing below can lose them
-        args.out.write_text(json.dumps({"runs": runs, "grid_seconds": seconds}, default=float))
-    result = {"grid_seconds": seconds, **landscape(runs, grace), "runs": runs}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2, default=float))
-    if not args.skip_tpe:
-        best = result["cells"][str(tuple(result["best_cell"]))]["gt"]
-        with tempfile.TemporaryDirectory() as tmp:
-            result["tpe"] = tpe_check(best, Path(tmp) / "tuner_check")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2, default=float))
+            runs = list(pool.map(train_one, jobs))
+        grid = {**at, "runs": len(runs), "seconds": time.perf_counter() - start, "data": runs}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"grid": grid}, default=float))  # the runs first: nothing below loses them
+    start = time.perf_counter()
+    result = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "grid": grid, "landscape": landscape(grid["data"], grace),
+              "searchers": searchers(BUDGETS, args.repetitions, grid["data"])}
+    result["analysis"] = {**commit(), "seconds": time.perf_counter() - start}
+    args.out.write_text(json.dumps(result, indent=1, default=float))
+    print(markdown(result))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ class StudyConfig:
     grace_period: int = 1               # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 3
     sampler_seed: int = 0               # TPESampler / GridSampler seed
+    n_startup_trials: int = 0           # TPE's random proposals before it models; 0 = sized to the study's budget
+                                        # (tuning/search.py startup_trials; benchmarks/tuner_check.py measured it)
     storage: Optional[str] = None       # Optuna RDB URL (default: sqlite:///<out_dir>/optuna.db)
     out_dir: Optional[str] = None       # default: runs/studies/<name>
     max_failures: int = 2               # restarts of a crashed trial from its last checkpoint
