@@ -170,7 +170,7 @@ def markdown(result: dict) -> str:
                                            for lid in LAMBDA_ID) + " |" for c in LAMBDA_CYC]
         tables.append("\n".join([head, *rows]))
     conf = land["confirmation"]
-    cols = "; ".join(f"λ_id {lid}: ρ {v['rho_runs']:.2f} over {v['runs']} runs, fid orders λ_cyc "
+    cols = "; ".join(f"λ_id {float(lid):g}: ρ {v['rho_runs']:.2f} over {v['runs']} runs, fid orders λ_cyc "
                      f"{'as the truth does' if v['fid_order'] == v['gt_order'] else 'differently from the truth'}"
                      for lid, v in land["rho_by_lambda_id"].items())
     lines = [f"Grid: {result['grid']['runs']} runs ({len(land['seeds'])} seeds per cell), commit "
@@ -182,9 +182,9 @@ def markdown(result: dict) -> str:
              f"{conf['gt_on_selection_seeds']:.4f}); on fresh seeds 3–5 its gt is {conf['gt_on_fresh_seeds']:.4f}, "
              f"rank {conf['rank_on_fresh_seeds']} of 12, "
              f"{conf['vs_best_on_fresh_seeds']['difference']:+.4f} ± {conf['vs_best_on_fresh_seeds']['half_width']:.4f}"
-             " from the fresh seeds' best (Welch 95 %), and "
+             " from the fresh seeds' best (Welch 95 %); the reference settings are "
              f"{conf['vs_reference_on_fresh_seeds']['difference']:+.4f} ± "
-             f"{conf['vs_reference_on_fresh_seeds']['half_width']:.4f} better than the reference on them.",
+             f"{conf['vs_reference_on_fresh_seeds']['half_width']:.4f} from it on those seeds.",
              f"- **Objective vs truth**: Spearman ρ {land['rho_pooled']:.3f} pooled over all runs, but within one λ_id "
              f"column: {cols}. The pooled figure is mostly the λ_id contrast.",
              f"- **ASHA's first rung** vs the final objective: ρ {land['rho_first_rung_vs_final']:.3f}.", "",
