@@ -16,7 +16,6 @@ together.
 """
 from __future__ import annotations
 
-import base64
 import html
 import os
 import shutil
@@ -30,14 +29,13 @@ from mlflow.tracking import MlflowClient
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
-from . import data_efficiency, plots
+from . import confirmation, data_efficiency, plots
 from .runs import StudyRuns, check_sqlite_file, grid_image, load_runs, run_artifacts
-from tuning.objective import SEED_NOISE_UNKNOWN, family_text
 from tuning.redact import take_credentials
 from .ablation import ablation_section
-from .stats import against_reference, pareto_front, summarize
+from .leaderboard import fmt, img, leaderboard, noise_summary, stopped_section  # fmt, img: compare.py too
+from .stats import pareto_front, summarize
 
-TOP = 10
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1400px;color:#222}
 table{border-collapse:collapse;font-size:13px;max-width:100%}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left;overflow-wrap:anywhere}tr.base{background:#fff7d6}
@@ -75,105 +73,6 @@ def default_tracking_uri(opts: dict) -> str:
         check_sqlite_file(Path(uri.removeprefix("sqlite:///")), "mlflow.tracking_uri", "experiments")
     # a password in the URI goes to MLFLOW_TRACKING_PASSWORD, never into a message or the report
     return take_credentials({"mlflow.tracking_uri": uri})["mlflow.tracking_uri"]
-
-
-def img(path: Path | str, cls: str = "") -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img class="{cls}" src="data:image/png;base64,{data}">'
-
-
-def fmt(value) -> str:
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4g}"
-    return html.escape(str(value))
-
-
-def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
-    """The headline: the noise floor, and in words which trials beat or lose to the reference beyond it.
-    Returns the HTML and each ranked unit's comparison (same order as `runs.ranked_units(group)`)."""
-    done = runs.ranked_units(group)
-    floor = runs.noise_floor(group)
-    comparisons = against_reference(done, floor, runs.mode)
-    others = [(r, c) for (_, r), c in zip(done.iterrows(), comparisons) if not r["baseline"]]
-    family = html.escape(family_text([c for _, c in others]))
-    found = {"better": [r["run_name"] for r, c in others if c.verdict == "better"],
-             "worse": [r["run_name"] for r, c in others if c.verdict == "worse"]}
-    floor_text = html.escape(floor.describe(runs.metric))
-    if not floor.seeds:
-        headline = ("No run of the reference settings finished, so there is no noise floor: this report names no "
-                    "trial better or worse than another.")
-    elif not found["better"] and not found["worse"]:
-        unmeasured = sum(c.verdict == SEED_NOISE_UNKNOWN for _, c in others)
-        extra = (f" {unmeasured} trial(s) differ by more than the evaluation noise, but with one seed of the "
-                 "reference settings the training noise is unknown, so none is called better or worse; set "
-                 "study.baseline_seeds=3 to measure it." if unmeasured else "")
-        hint = (" A trial is one seed: to tell whether the top settings are really better, run them again with "
-                "several seeds (study.seeds) — the interval for a mean over n seeds is about √n times narrower."
-                if floor.seeds >= 2 else "")
-        headline = (f"No setting in this study changed {html.escape(runs.metric)} beyond noise "
-                    f"({floor_text}; {family}). The rankings, effects and importances below are within noise.{extra}{hint}")
-    else:
-        parts = [f"{len(v)} {word} than the reference settings beyond noise ({html.escape(', '.join(v))})"
-                 for word, v in found.items() if v]
-        rest = len(others) - len(found["better"]) - len(found["worse"])
-        headline = f"{'; '.join(parts)}; {rest} indistinguishable from them ({family}). Noise floor: {floor_text}."
-    return f"<p class=note id=noise>{headline}</p>", comparisons
-
-
-def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client: MlflowClient, tmp: str) -> str:
-    """Complete trials ranked by objective: one line of numbers per trial (verdict first), then a row with
-    its final sample grids in both directions (large enough to read; a click shows them at full size)."""
-    done = runs.ranked_units(group)
-    done = done.assign(_order=range(len(done)))
-    top = done.sort_values("objective", ascending=runs.mode == "min").head(TOP)
-    extra = [c for c in ["kid", "fid_a2b", "fid_b2a", "l1_a2b", "l1_b2a"] if c in top and c != runs.metric]
-    searched = [k for k in runs.searched if k in top]
-    width = 6 + len(searched)
-    head = ("<tr><th>#</th><th class=l>trial</th><th>verdict</th>"
-            f"<th>{html.escape(runs.metric)} ± SE¹</th><th>vs reference ± noise²</th>"
-            + "".join(f"<th>{html.escape(k)}</th>" for k in searched)
-            + "<th>best over epochs³</th></tr>")
-    rows = []
-    for rank, (_, r) in enumerate(top.iterrows(), 1):
-        c = comparisons[int(r["_order"])]
-        reference = " <b>(reference settings)</b>" if r["baseline"] else ""
-        verdict = "reference" if r["baseline"] else c.verdict
-        se = f" ± {fmt(r['objective_se'])}" if pd.notna(r["objective_se"]) else ""
-        others = " · ".join(f"{k} {fmt(r.get(k))}" for k in extra + ["time_s"] if k in r and pd.notna(r.get(k)))
-        rows.append(f"<tr class='trial {'base' if r['baseline'] else ''}'><td>{rank}</td>"
-                    f"<td class='l name' title='{html.escape(r['provenance'])}'>{html.escape(r['run_name'])}{reference}</td>"
-                    f"<td class=verdict>{verdict}</td><td><b>{fmt(r['objective'])}</b>{se}</td>"
-                    f"<td>{html.escape(c.text())}</td>" + "".join(f"<td>{fmt(r.get(k))}</td>" for k in searched)
-                    + f"<td>{fmt(r['best_over_epochs'])} (epoch {int(r['best_epoch'])})</td></tr>")
-        grids = []
-        for direction in ("a2b", "b2a"):
-            grid = grid_image(client, runs, r["run_id"], direction, int(r["final_epoch"]), tmp)
-            if grid:
-                grids.append(f"<figure class=grid><figcaption>{direction} (original / translated / reconstructed)"
-                             f"</figcaption>{img(grid, 'grid')}</figure>")
-        rows.append(f"<tr class=detail><td></td><td colspan={width - 1} class=l><div class=small>{others}</div>"
-                    f"{''.join(grids)}</td></tr>")
-    first = ("¹ the configuration's mean over its seeds ± their standard deviation / √seeds (the number Optuna "
-             "and best=true hold; name, grids and best epoch are its most typical seed's). " if runs.seeds > 1 else
-             "¹ the trial's value ± its evaluation standard error over the test images. ")
-    legend = (f"<p class=legend>{first}"
-              "² its difference from the mean of the reference settings ± the noise half-width (seed spread "
-              "and evaluation noise; 95 % for the page as a whole: each trial's interval is widened for the number "
-              "of trials compared, Holm): a difference inside it is noise. ³ the best value over the trial's epochs, "
-              "optimistic: that epoch was chosen on the test split; trials are ranked by the final value. "
-              "Hover a trial's name for its provenance; click a sample grid to see it at full size.</p>")
-    return f"<table class=board>{head}{''.join(rows)}</table>{legend}"
-
-
-def stopped_section(runs: StudyRuns) -> str:
-    t = runs.table
-    stopped = t[t["outcome"] == "stopped"] if len(t) else t
-    if not len(stopped):
-        return ""
-    items = "".join(f"<li>{html.escape(r['run_name'])}: stopped at epoch {fmt(r['final_epoch'])}, {runs.metric} "
-                    f"{fmt(r['objective'])} there</li>" for _, r in stopped.iterrows())
-    return ("<h3>Stopped early by the scheduler (not ranked: their learning rate never decayed)</h3>"
-            f"<ul>{items}</ul>")
 
 
 def importance_section(runs: StudyRuns, figures: Path) -> str:
@@ -231,7 +130,8 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
             parts.append(f"<p class=note>These trials' metrics have {len(groups)} different provenances (dataset, "
                          "backbone, weights, resize, image counts or amp); numbers with different provenance are not "
                          "comparable, so each group is ranked on its own, against its own reference runs.</p>")
-        board = ["<h2>Leaderboard</h2>"]
+        confirmed = confirmation.section(runs, fmt)  # the study's answer, before the search stage's board
+        board = [confirmed, "<h2>Leaderboard (search stage, not confirmed)</h2>" if confirmed else "<h2>Leaderboard</h2>"]
         for key, group in groups:
             headline, comparisons = noise_summary(runs, group)
             findings = findings or any(c.is_finding for c in comparisons)

@@ -42,6 +42,7 @@ class StudyRuns:
     table: pd.DataFrame
     history: str = ""           # the Optuna study of the history shown (tuning/history.py)
     comparators: dict = field(default_factory=dict)  # ablation arm -> the arm one term away (tuning/comparators.py)
+    confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # stage=confirm runs (tuning/confirm.py)
 
     @property
     def parent_run_id(self) -> str:
@@ -141,7 +142,8 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
                "start_time": run.info.start_time,
                # what the trial costs for its whole budget: seconds per epoch so far x all its epochs
                "cost_s": m.get("time_s", math.nan) / epoch * total if epoch and epoch > 0 else math.nan,
-               "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p)}
+               "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p),
+               "stage": tags.get("stage", "search"), "confirm_round": int(tags.get("confirm_round", 0))}
         for key in searched:
             row[key] = tags[key] if key in tags else param_value(p.get(key))
         row.update({k: v for k, v in m.items() if k not in row})
@@ -155,8 +157,12 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         numbers = pd.to_numeric(named, errors="coerce")
         unique = numbers.notna().all() and numbers.is_unique
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
+    # Confirmation runs (tuning/confirm.py) are kept apart: every search-stage view (leaderboard, noise floor,
+    # importance, ablation) reads `table`, the confirmation section reads `confirmation`.
+    confirmation = table[table["stage"] == "confirm"].reset_index(drop=True) if not table.empty else table
+    table = table[table["stage"] != "confirm"].reset_index(drop=True) if not table.empty else table
     return StudyRuns(study, tracking_uri, exp.experiment_id, parents, metric, mode, searched,
-                     params.get("study.storage"), table, history, json.loads(params.get("compare", "{}")))
+                     params.get("study.storage"), table, history, json.loads(params.get("compare", "{}")), confirmation)
 
 
 def by_configuration(done: pd.DataFrame, searched: list[str]) -> pd.DataFrame:

@@ -61,6 +61,8 @@ def summary(study: Study, runs: list) -> str:
     rows = []
     for run in runs:
         outcome = run.data.tags.get(OUTCOME, run.info.status.lower())
+        if run.data.tags.get("stage") == "confirm":  # tuning/confirm.py: a fresh seed of a top configuration
+            outcome += ", confirmation"
         value = run.data.metrics.get(OBJECTIVE)
         se = run.data.metrics.get(f"{metric}_se")
         rows.append((outcome != "complete", value if value is not None else math.inf, run.info.run_name, outcome,

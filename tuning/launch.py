@@ -19,13 +19,11 @@ from cyclegan.configtools import UserError
 
 from .launches import (history_of_last_launch, launch_arguments, last_launch, launches, record_launch,
                        with_stored_overrides)
-from .objective import OBJECTIVE
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
                         not_yet_created, prepare_inputs)
 from .redact import redact, take_credentials
-from .run_layout import param_value
-from .study import Study, available_studies, base_changes, load_study, planned_trials
-from .study_note import experiment_url
+from .study import Study, available_studies, load_study
+from .launch_text import dry_run, report_best
 
 USAGE = """
 usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--verbose] [--debug]
@@ -141,15 +139,14 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     from ray import tune
 
     from .console import summary
-    from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run, study_trial_runs
-    from .history import check_continuation, choose_history, record_settings, trials_before
+    from .history import check_continuation, choose_history, record_settings
+    from .parent_run import child_runs, close_open_runs, mark_best, open_parent_run
+    from .search import existing_trials, fail_orphans, optuna_storage, stored_study
+    from .stages import confirm, search_tuner
     from .study_lock import launch_of, lock_study
-    from .search import existing_trials, fail_orphans, make_scheduler, make_searcher, optuna_storage, stored_study
-    from .console import ConsoleReporter
-    from .tracking import BEHIND, MlflowTracker
+    from .tracking import BEHIND
     from .trainable import run_trial
     from .trial_storage import compact_finished
-    from .tune_state import StateSigner
     from .tune_state import sign as sign_state
     from .tune_state import verify as verify_state
 
@@ -211,6 +208,8 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
 
     def stop_ray():
         remove_staging(name)
+        for staged in study.out_dir.glob(f"{name}-confirm*"):
+            remove_staging(staged.name)
         ray.shutdown()
     try:
         if resume:
@@ -218,24 +217,16 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
                                        resume_errored=False, restart_errored=False)
         else:
             record_launch(study, name, launch_arguments(study, overrides))
-            study.trials_before = trials_before(study_trial_runs(client, experiment_id, study.name))
-            tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage, name),
-                                            scheduler=make_scheduler(study), num_samples=study.num_trials,
-                                            metric=OBJECTIVE, mode=study.launch.study.mode),
-                run_config=tune.RunConfig(
-                    name=name, storage_path=str(study.out_dir),
-                    callbacks=[tracker, ConsoleReporter(study), StateSigner(study.out_dir / name)],
-                    verbose=1 if verbose else 0,  # Ray's progress tables only with --verbose
-                    failure_config=tune.FailureConfig(max_failures=study.launch.study.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
-            )
+            tuner = search_tuner(study, trainable, storage, name, client, experiment_id, parent_run_id, verbose)
         sign_state(study.out_dir / name)  # tuner.pkl, written when the Tuner was made
         record_settings(study, stored_study(storage, study.optuna_name))  # the searcher has created the Optuna study
         results = tuner.fit()
         sign_state(study.out_dir / name)  # Tune's final save
+        confirmed, complete = None, (results.num_terminated + results.num_errors >= study.num_trials
+                                     and interrupted["signal"] is None)
+        if complete and not (study.out_dir / BEHIND).is_file():  # then the winner on fresh seeds (tuning/confirm.py)
+            confirmed, complete = confirm(study, trainable, storage, name, client, experiment_id, parent_run_id,
+                                          verbose, interrupted)
     except BaseException as exc:  # a second Ctrl+C, or Tune itself failing: still leave no run RUNNING
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         try:
@@ -248,7 +239,6 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     finished = results.num_terminated + results.num_errors
-    complete = finished >= study.num_trials and interrupted["signal"] is None
     where = f" study.out_dir={study.launch.study.out_dir}" if study.launch.study.out_dir else ""
     again = f"python -m tuning.launch study={study.name}{where} resume=true"
     try:
@@ -268,6 +258,8 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         return 1
     if complete:  # every trial's results are in MLflow and Tune's final snapshot says nothing is to resume
         compact_finished(results)
+        if confirmed is not None:
+            compact_finished(confirmed)
     stop_ray()
     if not complete:
         print(f"study {study.name} interrupted after {finished} of {study.num_trials} trials; continue it with "
@@ -279,62 +271,6 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
     table = summary(study, child_runs(client, experiment_id, parent_run_id))
     report_best(study, client, parent_run_id, best, results.num_errors, table)
     return 0
-
-
-def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
-    metric = study.launch.study.metric
-    if table:
-        print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
-    if best is None:
-        print(f"no trial completed with {metric}; see the errors above")
-        return
-    run_id, value = best
-    run = client.get_run(run_id)
-    searched = {k: param_value(run.data.params.get(k)) for k in study.search if k in run.data.params}
-    searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
-    searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
-    earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
-    print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
-    print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
-    if study.base_config().total_epochs < 20:
-        print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "
-              "the style (a study on real paintings: python -m tuning.launch list)")
-    if errors:
-        print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
-    uri = redact(study.tracking_uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    if uri.startswith(("http://", "https://")):  # a server: its UI is already there
-        print(f"open the results: {experiment_url(uri, experiment_id)} (experiment {study.experiment})")
-        return
-    print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
-          f"{(study.out_dir / 'mlartifacts').as_uri()}")
-    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
-          "and noise floor are in the study run's description)")
-
-
-def dry_run(study: Study) -> None:
-    """Print every trial known before the search starts, and the count; start nothing."""
-    s = study.launch.study
-    plan = planned_trials(study)
-    epochs = sorted({trial["epochs"] for trial in plan}) or [study.base_config().total_epochs]
-    per_trial = f"{epochs[0]} epochs per trial" if len(epochs) == 1 else \
-        f"{'/'.join(str(e) for e in epochs)} epochs per trial, by cell"
-    print(f"study {study.name}: objective {s.metric} at the final evaluation ({s.mode}); {per_trial}")
-    base = " ".join(f"{k}={v}" for k, v in sorted(base_changes(study).items())) or "(engine defaults)"
-    print(f"base (engine keys the study sets): {base}")
-    print("trials (engine keys that differ from the base):")
-    for number, trial in enumerate(plan, 1):
-        changed = " ".join(f"{k}={v}" for k, v in sorted(trial["changed"].items())) or "(the base)"
-        mark = "  [reference]" if trial["reference"] else ""
-        vs = f"  {trial['vs']}" if trial.get("vs") else ""
-        print(f"  {number:4d}  {trial['label'] or '-':32s} seed={trial['seed']:<3d} {changed}{mark}{vs}")
-    if study.is_grid:
-        print(f"{len(plan)} trials ({study.num_configurations} configurations x {s.seeds} seed(s)), no duplicates")
-    else:
-        space = ", ".join(f"{n}~{d.kind}[{d.low}, {d.high}]" if d.kind in ("uniform", "loguniform", "int")
-                          else f"{n}~{d.kind}{d.choices}" for n, d in study.search.items())
-        print(f"{study.num_trials} trials: the {len(plan)} above, then {study.num_trials - len(plan)} proposed by "
-              f"TPE from {space}")
 
 
 def main(args: list[str]) -> None:

@@ -16,7 +16,8 @@ from cyclegan.metric_names import standard_error_of
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, history_of
-from .seeds import configuration_scores
+from .confirm import verdicts, winner
+from .seeds import configuration_key, configuration_scores
 from .study import Study
 from .study_note import runs_view, study_note
 from .tracking import git_commit
@@ -103,9 +104,10 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     s = study.launch.study
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = study_trial_runs(client, experiment_id, study.name)
-    scored = [(trial_objective(run), run) for run in runs
-              if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None
-              and history_of(run, study.name) == study.optuna_name]
+    current = [(trial_objective(run), run) for run in runs
+               if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None
+               and history_of(run, study.name) == study.optuna_name]
+    scored = [(v, r) for v, r in current if r.data.tags.get("stage", "search") == "search"]
     if not scored:
         return None
     # The unit is a configuration: with study.seeds > 1 its objective is the mean over its complete seeds,
@@ -113,6 +115,9 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     ranked = ([(mean, typical) for mean, typical, _ in configuration_scores(scored, list(study.search))]
               if s.seeds > 1 else scored)
     value, run = (min if s.mode == "min" else max)(ranked, key=lambda pair: pair[0])
+    confirmation = latest_confirmation(current, list(study.search), s.mode) if s.confirm_top else None
+    if confirmation is not None and confirmation[2] is not None:  # the answer is what fresh seeds confirmed
+        value, run = confirmation[2].mean, confirmation[2].run
     run_id = run.info.run_id
     for other in runs:
         if other.data.tags.get("best") == "true" and other.info.run_id != run_id:
@@ -121,11 +126,24 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, "mlflow.note.content",
                    study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),
-                              list(study.search) if s.seeds > 1 else None))
+                              list(study.search) if s.seeds > 1 else None, confirmation))
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
         register_best(client, study, run, value)
     return run_id, value
+
+
+def latest_confirmation(scored: list, searched: list[str], mode: str):
+    """(reference, candidates, winner) of the newest confirmation round among `scored` (complete runs of the
+    current history), by tuning.confirm.verdicts; None if no confirmation ran."""
+    confirm = [(v, r) for v, r in scored if r.data.tags.get("stage") == "confirm"]
+    if not confirm:
+        return None
+    latest = max(int(r.data.tags.get("confirm_round", 0)) for _, r in confirm)
+    rows = [(configuration_key(r, searched), int(r.data.tags.get("seed", 0)), v, r, r.data.tags.get("baseline") == "true")
+            for v, r in confirm if int(r.data.tags.get("confirm_round", 0)) == latest]
+    reference, candidates = verdicts(rows, mode)
+    return reference, candidates, winner(reference, candidates, mode)
 
 
 def register_best(client: MlflowClient, study: Study, run, value: float) -> None:

@@ -3,22 +3,23 @@
 Optuna proposes (through Ray's `OptunaSearch`) with a seeded `TPESampler`, or a `GridSampler` for
 grid studies (ablations), and keeps every trial in the study's RDB storage so `optuna-dashboard` and
 parameter importance can read it later; the value it optimises is the study's `objective`
-(tuning/objective.py). Repeats (`study.seeds`) are `tuning.seeds.SeedRepeater` (Ray's Repeater), which
+(tuning/objective.py). Repeats (`study.seeds`) are `SeedRepeater` (Ray's Repeater; tuning/seeds.py says why), which
 hands the searcher the mean over seeds, per epoch and at the end; `ConcurrencyLimiter` bounds the trials in
 flight. The space function
 only declares distributions; it computes nothing.
 """
 from __future__ import annotations
 
+import math
 import warnings
+from collections import defaultdict
 
 import optuna
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from .objective import FINAL, OBJECTIVE
-from .seeds import SeedRepeater
 from .study import REPEAT_INDEX, Study
 
 LAUNCH_ATTR = "launch"  # Optuna trial user attribute: the Tune experiment (launch) that asked for the trial
@@ -218,3 +219,47 @@ def make_scheduler(study: Study):
     # metric and mode come from TuneConfig (metric="objective"): Ray refuses them in both places
     return StudyASHA(study, time_attr="epoch", max_t=max_t, grace_period=min(s.grace_period, max_t),
                      reduction_factor=s.reduction_factor)
+
+
+class FixedTrials(Searcher):
+    """Hands out a fixed list of trial configs, then says it is finished (the confirmation stage,
+    tuning/confirm.py: known settings on fresh seeds, nothing to search and nothing told to Optuna)."""
+
+    def __init__(self, configs: list[dict], metric: str, mode: str):
+        super().__init__(metric=metric, mode=mode)
+        self.queue = [dict(c) for c in configs]
+
+    def suggest(self, trial_id: str):
+        return self.queue.pop(0) if self.queue else Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+
+class SeedRepeater(Repeater):
+    """Ray's Repeater, plus the per-epoch mean over seeds as the configuration's intermediate values."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._by_epoch: dict[str, dict[int, dict[str, float]]] = {}   # primary trial -> epoch -> trial -> value
+        self._told: dict[str, set[int]] = defaultdict(set)            # primary trial -> epochs reported
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._note(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs) -> None:
+        if result:  # the last result of a trial can arrive here only
+            self._note(trial_id, result)
+        super().on_trial_complete(trial_id, result=result, **kwargs)
+
+    def _note(self, trial_id: str, result: dict) -> None:
+        group = self._trial_id_to_group.get(trial_id)
+        if group is None or OBJECTIVE not in result or "epoch" not in result:
+            return
+        value, epoch = float(result[OBJECTIVE]), int(result["epoch"])
+        primary = group.primary_trial_id
+        seen = self._by_epoch.setdefault(primary, {}).setdefault(epoch, {})
+        seen[trial_id] = value
+        if len(seen) == self.repeat and epoch not in self._told[primary] and all(map(math.isfinite, seen.values())):
+            self._told[primary].add(epoch)
+            self.searcher.on_trial_result(primary, {OBJECTIVE: sum(seen.values()) / len(seen), "epoch": epoch})

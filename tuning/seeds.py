@@ -3,7 +3,7 @@
 The unit of a study is a configuration, one set of searched values. With `study.seeds = n` each one runs
 n times (train.seed offsets 0..n-1, Ray's `Repeater`) and everything that ranks configurations uses the
 same number, the mean of the objective over its seeds that completed:
-- Optuna: `SeedRepeater` tells the configuration's Optuna trial that mean as its value (Ray's Repeater
+- Optuna: `tuning.search.SeedRepeater` tells the configuration's Optuna trial that mean as its value (Ray's Repeater
   does), and, which Ray's does not, its intermediate values: at each evaluation epoch, the mean over the
   seeds once every seed has reached that epoch, so Optuna's history and pruning-style analyses see the
   configuration learn, as with one seed;
@@ -14,41 +14,7 @@ A seed that fails counts in neither (Repeater's nanmean; MLflow: only `outcome=c
 """
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-
-from ray.tune.search import Repeater
-
-from .objective import OBJECTIVE
-
-
-class SeedRepeater(Repeater):
-    """Ray's Repeater, plus the per-epoch mean over seeds as the configuration's intermediate values."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._by_epoch: dict[str, dict[int, dict[str, float]]] = {}   # primary trial -> epoch -> trial -> value
-        self._told: dict[str, set[int]] = defaultdict(set)            # primary trial -> epochs reported
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self._note(trial_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs) -> None:
-        if result:  # the last result of a trial can arrive here only
-            self._note(trial_id, result)
-        super().on_trial_complete(trial_id, result=result, **kwargs)
-
-    def _note(self, trial_id: str, result: dict) -> None:
-        group = self._trial_id_to_group.get(trial_id)
-        if group is None or OBJECTIVE not in result or "epoch" not in result:
-            return
-        value, epoch = float(result[OBJECTIVE]), int(result["epoch"])
-        primary = group.primary_trial_id
-        seen = self._by_epoch.setdefault(primary, {}).setdefault(epoch, {})
-        seen[trial_id] = value
-        if len(seen) == self.repeat and epoch not in self._told[primary] and all(map(math.isfinite, seen.values())):
-            self._told[primary].add(epoch)
-            self.searcher.on_trial_result(primary, {OBJECTIVE: sum(seen.values()) / len(seen), "epoch": epoch})
 
 
 def configuration_key(run, searched: list[str]) -> tuple:

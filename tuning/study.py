@@ -286,6 +286,9 @@ def validate(study: Study, path: Path) -> None:
                        ("study.grace_period", s.grace_period), ("study.baseline_seeds", s.baseline_seeds)]:
         if value < 1:
             raise UserError(f"{key}={value} must be at least 1")
+    if s.confirm_top < 0 or (s.confirm_top and s.confirm_seeds < 1):
+        raise UserError(f"study.confirm_top={s.confirm_top} must be >= 0 (0 = no confirmation) and study.confirm_seeds="
+                        f"{s.confirm_seeds} >= 1")
     if s.scheduler == "asha" and s.seeds > 1:
         raise UserError("study.scheduler=asha cannot stop repeated seeds fairly (Ray's Repeater averages them); "
                         "set study.scheduler=none or study.seeds=1")

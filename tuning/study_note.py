@@ -49,10 +49,12 @@ def run_link(run) -> str:
 
 
 def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None,
-               configurations: list[str] | None = None) -> str:
+               configurations: list[str] | None = None, confirmation=None) -> str:
     """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history;
     `configurations`: the searched keys when each configuration ran on several seeds (tuning/seeds.py): rows
-    are then configurations, with the mean over their seeds, and the noise floor the reference's seeds."""
+    are then configurations, with the mean over their seeds, and the noise floor the reference's seeds;
+    `confirmation`: (reference, candidates, winner) of the confirmation stage (tuning/confirm.py), which then
+    gives the answer, the search stage's best being labelled as not confirmed."""
     reference = [(v, r) for v, r in scored if r.data.tags.get("baseline") == "true"]
     floor = NoiseFloor.of([v for v, _ in reference],
                           [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [])
@@ -74,8 +76,12 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
         against = f"{word} the reference settings ({metric} {verdict.text()}, {family_text(family)})"
     else:
         against = f"not judged against the reference settings ({verdict.verdict})"
-    lines = [description.strip(), "",
-             f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}.", "",
+    headline = f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}."
+    if confirmation is not None and confirmation[2] is not None:
+        headline = confirmed_lines(metric, *confirmation) + [
+            "", f"Search stage (not confirmed): best {run_link(best)}, {metric} {best_value:.4g}; {against}."]
+        headline = "\n".join(headline)
+    lines = [description.strip(), "", headline, "",
              f"**Noise:** {floor.describe(metric)}.", "",
              f"| # | trial | {metric} (final) | |", "|---|---|---|---|"]
     for rank, (value, run, seeds) in enumerate(ranked[:TOP], 1):
@@ -86,3 +92,22 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
               "The full report, with every verdict and sample grid: `python -m dashboards.report study=...` "
               "(it is then logged under this run's artifacts, report/report.html)."]
     return "\n".join(lines)
+
+
+def confirmed_lines(metric: str, reference, candidates: list, winner) -> list[str]:
+    """The confirmation stage in the note: the answer first, then each candidate's paired verdict."""
+    seeds = len(winner.values)
+    if reference is not None and winner is reference:
+        answer = (f"**Confirmed on {seeds} fresh seeds:** no candidate beat the reference settings; they stay the "
+                  f"best ({run_link(winner.run)}, {metric} {winner.mean:.4g} mean over the fresh seeds).")
+    else:
+        answer = (f"**Confirmed on {seeds} fresh seeds:** {run_link(winner.run)}, {metric} {winner.mean:.4g} mean "
+                  "over the seeds its selection never saw.")
+    lines = [answer]
+    family = family_text([c.comparison for c in candidates if c.comparison is not None])
+    for c in candidates:
+        verdict = c.comparison.verdict if c.comparison is not None else "no reference run to compare with"
+        text = f" ({c.comparison.text()}, {family})" if c.comparison is not None and c.comparison.is_finding else ""
+        lines.append(f"- {run_link(c.run)}: {metric} {c.mean:.4g} on {len(c.values)} fresh seeds vs the reference: "
+                     f"{verdict}{text}")
+    return lines

@@ -26,6 +26,7 @@ from ray import tune
 from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 
+from .confirm import ROUND, STAGE
 from .objective import FINAL, OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, image_step
@@ -129,6 +130,9 @@ class MlflowTracker(tune.Callback):
                 tags[name] = str(trial.config[name])
         if self.study.is_reference(trial.config):
             tags["baseline"] = "true"  # the reference settings: their seeds are the study's noise floor
+        tags["stage"] = trial.config.get(STAGE, "search")  # tuning/confirm.py
+        if ROUND in trial.config:
+            tags["confirm_round"] = str(trial.config[ROUND])
         run = self.client.create_run(self.experiment_id, run_name=self.study.run_name(trial_number(trial), trial.config),
                                      tags=tags)
         run_id = run.info.run_id

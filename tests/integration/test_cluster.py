@@ -95,7 +95,7 @@ NODE_DEATH_EPOCHS = 8  # of ~3.5 s each (320 images): ~28 s a trial
 def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlflow_server, tmp_path):
     ray_cluster, workers = cluster
     out = tmp_path / "shared"  # every node of this cluster is this machine: its disk is their shared mount
-    args = ["study=smoke", f"study.out_dir={out}", "study.shared_out_dir=true",
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.shared_out_dir=true",
             f"ray.address={ray_cluster.address}", f"study.storage={postgres.url('optuna_multinode')}",
             f"mlflow.tracking_uri={mlflow_server.url}", "mlflow.experiment=smoke-multinode", "study.num_samples=2",
             "study.max_concurrent=2", "study.scheduler=none", "trial.cpus=1",
@@ -151,7 +151,7 @@ def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlfl
     mid-run: no metric point, image or Optuna value lost or doubled."""
     out = tmp_path / "study"
     storage = postgres.url("optuna_concurrent")
-    args = ["study=smoke", f"study.out_dir={out}", f"study.storage={storage}",
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", f"study.storage={storage}",
             f"mlflow.tracking_uri={mlflow_server.url}", "mlflow.experiment=smoke-concurrent", "study.num_samples=8",
             "study.max_concurrent=8", "study.scheduler=none", "trial.cpus=0.25", "ray.num_cpus=2"]
     launcher = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
@@ -200,7 +200,7 @@ def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_pa
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        second = run_cli("tuning.launch", "study=smoke", f"study.out_dir={tmp_path / 'host_b'}",
+        second = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={tmp_path / 'host_b'}",
                          f"study.storage={storage}", timeout=120)
         assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stdout[-2000:] + second.stderr
         assert f"already being run by pid {holder.pid} on " in second.stderr and "(launch smoke-host-a)" in second.stderr

@@ -18,7 +18,7 @@ def smoke(tmp_path_factory):
     """A finished smoke study in <tmp>/runs/studies/smoke (the default layout, relative to <tmp>)."""
     home = tmp_path_factory.mktemp("dash")
     out = home / "runs" / "studies" / "smoke"
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=600)
+    result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (home / "launch.out").write_text(result.stdout)  # what the user read, for the browser test
     return home, out

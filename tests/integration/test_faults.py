@@ -22,7 +22,7 @@ def write_study(tmp_path, name, extra_search=None, **sections):
 
 def test_killed_workers_restart_from_their_checkpoint_in_the_same_run(tmp_path):
     out = tmp_path / "killed"
-    args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1",
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1",
             "train.epochs=5", "data.synthetic_train_size=160", "study.max_failures=2"]
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

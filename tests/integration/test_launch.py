@@ -32,33 +32,40 @@ def test_smoke_study_end_to_end(tmp_path):
     out = tmp_path / "smoke"
     result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", *SMALL, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "best trial: t" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
-    client, parents, children = runs_of(out)
+    assert "confirmed on 2 fresh seed(s): " in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+    client, parents, everything = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 4
+    # the search stage, then its best configuration and the reference again on 2 fresh seeds (smoke.yaml)
+    children = [c for c in everything if c.data.tags["stage"] == "search"]
+    confirmation = [c for c in everything if c.data.tags["stage"] == "confirm"]
+    assert len(children) == 4 and len(confirmation) == 4
     # the address to open lands on the runs table in MLflow's model-training view; the study run's
     # description answers at a glance: the best trial (a link), the noise floor, the top trials
     exp_id = parents[0].info.experiment_id
     assert f"http://127.0.0.1:5000/#/experiments/{exp_id}/runs?workflowType=machine_learning" in result.stdout
     note = parents[0].data.tags["mlflow.note.content"]
-    best = next(c for c in children if c.data.tags.get("best") == "true")
-    assert f"**Best trial:** [{best.info.run_name}](#/experiments/{exp_id}/runs/{best.info.run_id})" in note
-    assert "**Noise:** fid reference" in note and note.count("](#/experiments/") == 1 + 4  # best + the top trials
-    # output a person reads: about 30 lines for 4 trials, one naming scheme, every objective, no ANSI codes
+    best = next(c for c in everything if c.data.tags.get("best") == "true")
+    assert best.data.tags["stage"] == "confirm"  # the answer comes from the seeds its selection never saw
+    assert "**Confirmed on 2 fresh seeds:**" in note and f"[{best.info.run_name}](#/experiments/{exp_id}/runs/" in note
+    assert "Search stage (not confirmed): best [" in note and "**Noise:** fid reference" in note
+    # output a person reads: about 45 lines for 4 + 4 trials, one naming scheme, every objective, no ANSI codes
     lines = result.stdout.splitlines() + result.stderr.splitlines()
-    assert len(lines) <= 32, "\n".join(lines)
+    assert len(lines) <= 50, "\n".join(lines)
+    assert "confirming the top 1 configuration(s) and the reference settings on 2 fresh seed(s)" in result.stdout
+    assert "confirmed on 2 fresh seed(s):" in result.stdout
     assert "\x1b" not in result.stdout + result.stderr and "tensorboard" not in result.stdout.lower()
-    table = result.stdout.split("ranked by fid at the final evaluation:")[1].split("best trial:")[0]
-    ranked = sorted(children, key=lambda c: c.data.metrics["objective"])
+    table = result.stdout.split("ranked by fid at the final evaluation:")[1].split("confirmed on 2 fresh")[0]
+    ranked = sorted(everything, key=lambda c: c.data.metrics["objective"])
     for rank, child in enumerate(ranked, 1):
         name, fid = child.info.run_name, child.data.metrics["objective"]
         assert f"{name}  FINISHED  fid {fid:.4g}" in result.stdout  # the trial's end line
         row = table.splitlines()[rank + 1]  # after the blank line and the header
         assert row.split()[0] == str(rank) and name in row and f"{fid:.4g}" in row, table
     assert "run_trial_" not in result.stdout + result.stderr  # Ray's trial names never shown
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    assert len({c.data.tags["trial_id"] for c in children}) == 4
-    for child in children:
+    assert {c.data.tags["mlflow.parentRunId"] for c in everything} == {parents[0].info.run_id}
+    assert len({c.data.tags["trial_id"] for c in everything}) == 8
+    assert len({c.info.run_name.split()[0] for c in everything}) == 8  # t0001..t0008: names go on
+    for child in everything:
         assert child.info.status == "FINISHED"
         assert child.info.run_name.startswith("t") and "lcyc=" in child.info.run_name and "lid=" in child.info.run_name
         params = child.data.params
@@ -78,13 +85,13 @@ def test_smoke_study_end_to_end(tmp_path):
             "final_generators/generators.pt"]
     # at rest a finished trial keeps its final generators once in Tune's folder, no engine state
     trial_dirs = [d for d in out.glob("smoke-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
-    assert len(trial_dirs) == 4
+    assert len(trial_dirs) == 8
     for trial_dir in trial_dirs:
         newest = max(trial_dir.glob("checkpoint_*"))
         assert not list(trial_dir.glob("checkpoint_*/last.pt"))
         assert list(trial_dir.glob("checkpoint_*/generators.pt")) == [newest / "generators.pt"]
         assert (newest / "b2a.png").is_file() and (newest / "metrics.json").is_file()
-    best = [c for c in children if c.data.tags.get("best") == "true"]
+    best = [c for c in everything if c.data.tags.get("best") == "true"]
     assert len(best) == 1
     assert any(c.data.tags.get("baseline") == "true" and c.data.params["loss.lambda_cyc"] == "10.0" for c in children)
     versions = client.search_model_versions("name = 'catholic2gogh-smoke'")
@@ -92,9 +99,33 @@ def test_smoke_study_end_to_end(tmp_path):
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert trials[0].params == {"loss.lambda_cyc": 10.0, "loss.lambda_id": 5.0}  # the reference baseline
-    assert_optuna_agrees_with_mlflow(client, children, trials)
-    best_value = min(c.data.metrics["objective"] for c in children)
-    assert best[0].data.metrics["objective"] == best_value
+    assert_optuna_agrees_with_mlflow(client, children, trials)  # confirmation trials are not Optuna's
+    # fresh seeds: none used by a search trial; the candidate and the reference share each of them
+    search_seeds = {c.data.tags["seed"] for c in children}
+    assert not search_seeds & {c.data.tags["seed"] for c in confirmation}
+    by_seed = {}
+    for c in confirmation:
+        by_seed.setdefault(c.data.tags["seed"], []).append(c.data.tags.get("baseline") == "true")
+    assert len(by_seed) == 2 and all(sorted(v) == [False, True] for v in by_seed.values())
+    top = min((c for c in children if c.data.tags.get("baseline") != "true"), key=lambda c: c.data.metrics["objective"])
+    assert all(c.data.params["loss.lambda_cyc"] == top.data.params["loss.lambda_cyc"]
+               for c in confirmation if c.data.tags.get("baseline") != "true")
+    # with 2 fresh seeds no paired verdict is possible: the reference settings stay the answer, and the
+    # parent's best_objective is their mean over the fresh seeds
+    reference = [c.data.metrics["objective"] for c in confirmation if c.data.tags.get("baseline") == "true"]
+    assert best[0].data.tags.get("baseline") == "true"
+    assert parents[0].data.metrics["best_objective"] == pytest.approx(sum(reference) / 2)
+    assert study_confirmations(out)[0]["top"] == [{k: float(top.data.params[k]) for k in ("loss.lambda_cyc",
+                                                                                         "loss.lambda_id")}]
+    report = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = open(report.stdout.strip().splitlines()[-1]).read()
+    assert "Confirmation on fresh seeds" in page and "Leaderboard (search stage, not confirmed)" in page
+    assert "the reference settings stay the study's answer" in page and "no comparison judged" in page
+
+
+def study_confirmations(out):
+    return optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").user_attrs["confirmations"]
 
 
 def assert_optuna_agrees_with_mlflow(client, children, trials):
@@ -113,7 +144,7 @@ def assert_optuna_agrees_with_mlflow(client, children, trials):
 
 def test_asha_stopped_trials_are_pruned_with_their_values_and_the_reference_runs_its_seeds(tmp_path):
     out = tmp_path / "asha"
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.scheduler=asha",
+    result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.scheduler=asha",
                      "study.grace_period=1", "study.reduction_factor=2", "train.epochs=2", "train.decay_epochs=2",
                      "study.num_samples=5", "study.baseline_seeds=2", *SMALL, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -145,7 +176,7 @@ def test_repeated_seeds_give_one_objective_everywhere(tmp_path):
     its seeds; the parent's best_objective, best=true, the registry and the report's leaderboard hold the
     same mean."""
     out = tmp_path / "seeds"
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.seeds=2", "study.num_samples=2",
+    result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.seeds=2", "study.num_samples=2",
                      *SMALL, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     client, parents, children = runs_of(out)
@@ -176,7 +207,7 @@ def test_repeated_seeds_give_one_objective_everywhere(tmp_path):
 
 def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):
     out = tmp_path / "many"
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "study.num_samples=8",
+    result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=8",
                      "study.max_concurrent=8", "ray.num_cpus=8", "trial.cpus=1", "train.threads=1", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     client, parents, children = runs_of(out)
@@ -213,7 +244,7 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
     """SIGINT/SIGTERM: a clean stop (runs KILLED, exit 130). SIGKILL of the launcher, which is also the
     MLflow writer: nothing can be marked, but resume loses no point and logs no epoch twice."""
     out = tmp_path / "resume"
-    args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=3", "study.max_concurrent=1", "trial.cpus=1",
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=3", "study.max_concurrent=1", "trial.cpus=1",
             "train.epochs=2"]
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -257,7 +288,7 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
 def test_a_second_launch_continues_the_study(tmp_path):
     """What a nightly schedule does: launch again on the same storage; trials add up, nothing reruns."""
     out = tmp_path / "nightly"
-    args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=2", *SMALL]
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", *SMALL]
     for night in range(2):
         result = run_cli("tuning.launch", *args, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -33,7 +33,7 @@ def test_a_60_second_server_restart_mid_study_loses_nothing(tmp_path):
     server.root.mkdir()
     server.start()
     out = tmp_path / "study"
-    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", f"study.out_dir={out}",
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
                              f"mlflow.tracking_uri={server.url}", "study.num_samples=2", "study.max_concurrent=1",
                              "trial.cpus=1", "train.epochs=2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -80,7 +80,7 @@ def test_results_mlflow_did_not_take_wait_in_tunes_files_and_are_logged_on_resum
     server.start()
     out = tmp_path / "study"
     env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
-    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", f"study.out_dir={out}",
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
                              f"mlflow.tracking_uri={server.url}", "study.num_samples=2", "study.max_concurrent=1",
                              "trial.cpus=1", "train.epochs=2"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -101,7 +101,7 @@ def test_results_mlflow_did_not_take_wait_in_tunes_files_and_are_logged_on_resum
     assert "did not answer at the end of the launch" in last and "resume=true" in last, last
     server.start()
     try:
-        again = subprocess.run([sys.executable, "-m", "tuning.launch", "study=smoke", f"study.out_dir={out}",
+        again = subprocess.run([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
                                 "resume=true"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         from mlflow.tracking import MlflowClient

@@ -96,7 +96,7 @@ def secured_launch(auth_server, tmp_path_factory):
                CATHOLIC2GOGH_STATE_KEY_FILE=str(out.parent / "state.key"))
     for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)
-    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", f"study.out_dir={out}",
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
                              f"mlflow.tracking_uri={uri}", *SMALL], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sockets: dict[str, str] = {}

@@ -65,7 +65,7 @@ def ray_head(tmp_path):
 def test_submit_runs_the_study_as_a_ray_job(ray_head, tmp_path):
     address, home = ray_head
     out = tmp_path / "cluster-study"
-    args = ["study=smoke", f"study.out_dir={out}", "study.num_samples=2", "--address", address]
+    args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", "--address", address]
     # without the token, and with a wrong one: one clear line, the token never printed
     for env in ({"HOME": str(tmp_path), "RAY_AUTH_MODE": "token"},
                 {"HOME": str(tmp_path), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "not-the-token-0123456789"}):

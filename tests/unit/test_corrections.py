@@ -93,7 +93,7 @@ def test_p_values_match_the_interval():
 
 
 # -- every family on a page is corrected -------------------------------------------------------------
-def borderline_arms(arms: int) -> "pd.DataFrame":
+def borderline_arms(arms: int):
     """An ablation table: `arms` arms besides full_lsgan, 3 seeds each; arm_0 is better by a margin a single
     paired t interval calls real (p ~ 0.01) but 1 of `arms` comparisons at 5 % for the page does not."""
     import pandas as pd

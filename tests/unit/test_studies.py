@@ -267,7 +267,7 @@ def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
     out.mkdir()
     held, _ = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-first")
     try:
-        result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=120)
+        result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", timeout=120)
         assert_user_error(result, "study smoke", "is already being run by pid", "(launch smoke-first)",
                           "wait for it to end")
         assert not (out / "launches.json").exists()  # nothing of the second launch was started
@@ -286,7 +286,7 @@ def test_a_damaged_store_is_one_line_before_anything_starts(tmp_path, store, fra
     good.close()
     data = (out / store).read_bytes()
     (out / store).write_bytes(data[: len(data) // 3])
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", timeout=120)
+    result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", timeout=120)
     assert_user_error(result, fragment, "cannot be opened", "restore")
 
 
