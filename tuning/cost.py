@@ -42,8 +42,9 @@ def images_per_epoch(cfg) -> int | None:
 
 
 def estimate(study: Study) -> str:
-    """`4 trials x 2 epochs x 64 images, CPU` or `42 trials x 200 epochs x 6,287 images ≈ 1,800 GPU-h`; a grid
-    whose cells train different budgets (e.g. data_efficiency) gives images trained per trial on average."""
+    """`4+4 trials x 2 epochs x 64 images, CPU` or `42+12 trials x 200 epochs x 6,287 images ≈ 1,800 GPU-h`
+    (search + confirmation trials); a grid whose cells train different budgets (e.g. data_efficiency) gives
+    images trained per trial on average."""
     base = study.base_config()
     configs = [study.engine_config(cell) for cell in grid_cells(study)] if study.is_grid else [base]
     sizes = [images_per_epoch(cfg) for cfg in configs]
@@ -51,11 +52,15 @@ def estimate(study: Study) -> str:
         return f"{study.num_trials} trials x {base.total_epochs} epochs"
     epochs = {cfg.total_epochs for cfg in configs}
     per_trial = sum(size * cfg.total_epochs for size, cfg in zip(sizes, configs)) / len(configs)
-    total = study.num_trials * per_trial
+    s = study.launch.study
+    confirming = (s.confirm_top + 1) * s.confirm_seeds if s.confirm_top > 0 else 0  # tuning/confirm.py, at most
+    trials = study.num_trials + confirming
+    total = trials * per_trial
+    counted = f"{study.num_trials}+{confirming} trials" if confirming else f"{study.num_trials} trials"
     if len(epochs) == 1:
-        head = f"{study.num_trials} trials x {base.total_epochs} epochs x {per_trial / base.total_epochs:,.0f} images"
+        head = f"{counted} x {base.total_epochs} epochs x {per_trial / base.total_epochs:,.0f} images"
     else:
-        head = f"{study.num_trials} trials x ~{per_trial:,.0f} images trained each"
+        head = f"{counted} x ~{per_trial:,.0f} images trained each"
     if base.eval.backbone == "tiny" and base.data.crop_size <= 64:
         return f"{head}, CPU"
     hours = total / (GPU_IMAGES_PER_S_256 * (256 / base.data.crop_size) ** 2) / 3600

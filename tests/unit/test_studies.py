@@ -127,11 +127,11 @@ def test_launch_refuses_bad_input_before_starting(tmp_path, args, fragments):
 
 def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
-    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42 trials" in listing.stdout
+    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42+12 trials" in listing.stdout
     # what each study costs: trials x epochs x images, and GPU-hours where it needs a GPU
     lines = [" ".join(line.split()) for line in listing.stdout.splitlines()]
-    assert any(line.startswith("lambda_sweep 42 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
-    assert "smoke 4 trials x 2 epochs x 32 images, CPU" in lines
+    assert any(line.startswith("lambda_sweep 42+12 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
+    assert "smoke 4+4 trials x 2 epochs x 32 images, CPU" in lines  # search + confirmation
     assert "data_efficiency 18 trials x ~40,000 images trained each: ~25 GPU-h" in lines
     # a description's first sentence, not cut at an abbreviation ("Zhu et al. 2017")
     assert "Which loss terms matter, and for which GAN objective?" in lines
@@ -170,7 +170,8 @@ def test_dry_run_lists_the_explicit_ablation_arms(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     trials = [line.split() for line in lines if line.startswith("  ") and line.strip()[:1].isdigit()]
-    assert len(trials) == 48 and lines[-1].startswith("48 trials (16 configurations x 3 seed(s)), no duplicates")
+    assert len(trials) == 48 and lines[-2].startswith("48 trials (16 configurations x 3 seed(s)), no duplicates")
+    assert lines[-1].startswith("no confirmation stage (study.confirm_top=0)")  # its answer is the paired verdicts
     cells = [(t[1], t[2]) for t in trials]
     assert len(set(cells)) == 48  # every (arm, seed) once
     arms = {t[1].removeprefix("arm=") for t in trials}
@@ -310,3 +311,14 @@ def test_a_refused_command_leaves_the_file_tree_as_it_was(tmp_path, command):
     result = run_cli(*command, cwd=tmp_path, timeout=180)
     assert_user_error(result)
     assert file_tree(tmp_path) == before
+
+
+def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
+    result = run_cli("tuning.launch", "study=lambda_sweep", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("then confirmation: the top 3 configuration(s) and the reference settings again on 3 fresh seed(s) "
+            "(1000, 1001, 1002;") in result.stdout
+    off = run_cli("tuning.launch", "study=lambda_sweep", "study.confirm_top=0", "--dry-run", cwd=tmp_path)
+    assert "no confirmation stage (study.confirm_top=0)" in off.stdout
+    assert_user_error(run_cli("tuning.launch", "study=smoke", "study.confirm_top=-1", cwd=tmp_path),
+                      "study.confirm_top=-1 must be >= 0")
