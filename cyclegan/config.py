@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
+from urllib.parse import urlsplit
 
 from .configtools import UserError, build, flatten, load_yaml, merge, parse_overrides, require, to_dict
 
@@ -169,6 +170,11 @@ class Config:
         for key in ("beta1", "beta2"):
             value = getattr(o, key)
             require(0 <= value < 1, f"optim.{key}={value} must be in [0, 1)")
+        for key, url in (("data.url", d.url), ("eval.inception_url", e.inception_url)):
+            # stored in config.yaml, MLflow params and every trial's config: a password there leaks
+            require(not urlsplit(url or "").password, f"{key} carries a password, which would be stored with every "
+                    "run (config.yaml, MLflow params); put the files where they can be read without one, or download "
+                    "them yourself (data.root / eval.inception_weights)")
         t.diffaugment = canonical_policy(t.diffaugment)  # 'cutout, color' -> 'color,cutout': one spelling per cell
         check_generator_fits(m.generator, m.g_depth, d.crop_size)
         check_discriminator_fits(m.d_layers, d.crop_size)

@@ -95,7 +95,7 @@ class MlflowServer:
             try:
                 if requests.get(f"{self.url}/health", timeout=2).ok:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy starting to answer in 2 s
                 time.sleep(0.5)
 
     def stop(self) -> None:

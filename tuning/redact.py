@@ -19,7 +19,14 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cyclegan.configtools import UserError
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+# The password runs to the last '@' before the host (urllib splits user info from host the same way), so a
+# password with an unencoded '@' ("u:p@ss@db") is dropped whole, not cut at its first '@'.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@")
+
+
+def has_password(uri: str | None) -> bool:
+    """True if `uri` carries `user:password@` (any scheme)."""
+    return bool(uri) and _USERINFO.search(str(uri)) is not None
 
 
 def redact(text: str) -> str:

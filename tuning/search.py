@@ -11,6 +11,7 @@ only declares distributions; it computes nothing.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections import defaultdict
 
@@ -44,9 +45,19 @@ class SearchSpace:
 
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage:
-    """Ray's OptunaSearch wants a storage object, not a URL. SQLite waits for its lock instead of failing."""
+    """Ray's OptunaSearch wants a storage object, not a URL. SQLite waits for its lock instead of failing.
+    Two first launches of a study create the storage's tables at the same instant: the one that loses that
+    race (IntegrityError on alembic_version, or "table already exists") opens the storage the other made."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (IntegrityError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class StudySearch(OptunaSearch):

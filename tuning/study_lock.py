@@ -7,10 +7,14 @@ test-and-set: whichever launcher creates `NAME~lock` first holds the lock. The h
 start, launch) is stored on it as user attributes, with a heartbeat renewed every `HEARTBEAT_S`.
 
 A lock is released (the lock study deleted) at a normal exit. One found is therefore alive, or its launcher
-was killed; it is taken over, and the takeover printed, when
-- its holder ran on this host and that process is gone (pid and the kernel's start time of the process, so a
+was killed; it is taken over, and the takeover printed, only when its holder is provably gone:
+- its holder ran on this host *in this PID namespace* (`/proc/self/ns/pid`: a container on the same host
+  name has its own pids) and that process is gone (pid and the kernel's start time of the process, so a
   recycled pid does not count as alive), or
-- its heartbeat is older than `STALE_S` (a holder on another host, or a node that went away).
+- its heartbeat is older than `STALE_S` (a holder on another host or in another container, or a node that
+  went away), measured on one clock: the database's own `now()` on PostgreSQL, written by the holder and
+  read by the taker alike, so hosts whose clocks disagree neither steal a live lock nor keep a dead one.
+  A SQLite storage is a local file, so its clock is this machine's.
 Two launchers taking over the same dead lock at the same instant could both delete it before one creates
 it again; the taker re-reads the holder just before deleting, which makes that window a few milliseconds.
 """
@@ -35,7 +39,25 @@ from .study import Study
 SUFFIX = "~lock"
 HEARTBEAT_S = 30.0
 STALE_S = 300.0    # ten missed heartbeats: a holder on another host is presumed gone
-HOLDER_KEYS = ("pid", "host", "since", "launch", "process_start", "heartbeat")
+HOLDER_KEYS = ("pid", "host", "since", "launch", "process_start", "pid_namespace", "heartbeat")
+
+
+def pid_namespace() -> str:
+    """This process's PID namespace ('pid:[4026531836]'), '' where /proc does not say."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def db_now(storage) -> float:
+    """Seconds since the epoch on the storage's clock: PostgreSQL's now(), or this machine's for SQLite."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None and engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+        with engine.connect() as connection:
+            return float(connection.execute(text("SELECT EXTRACT(EPOCH FROM now())")).scalar())
+    return time.time()
 
 
 def process_start(pid: int) -> str:
@@ -70,7 +92,7 @@ class StudyLock:
         def beat():
             while not self._stop.wait(HEARTBEAT_S):
                 try:
-                    self.storage.set_study_user_attr(self.study_id, "heartbeat", time.time())
+                    self.storage.set_study_user_attr(self.study_id, "heartbeat", db_now(self.storage))
                 except Exception:  # noqa: BLE001, S110 (a storage hiccup: the next beat tries again)
                     pass
         threading.Thread(target=beat, name="study-lock-heartbeat", daemon=True).start()
@@ -88,7 +110,10 @@ class StudyLock:
 
 
 def holder_is_gone(holder: dict, now: float) -> bool:
-    if holder.get("host") == socket.gethostname() and holder.get("process_start"):
+    """`now`: the storage's clock (db_now). A holder is looked up by pid only where its pid means the same
+    process as here: this host and this PID namespace."""
+    here = holder.get("host") == socket.gethostname() and holder.get("pid_namespace", "") == pid_namespace()
+    if here and holder.get("process_start"):
         pid = int(holder.get("pid", 0))
         return process_start(pid) != holder["process_start"]
     return now - float(holder.get("heartbeat", 0)) > STALE_S
@@ -124,7 +149,7 @@ def lock_study(study: Study, launch: str, storage=None) -> tuple[StudyLock, str 
             if found is None:
                 continue
         study_id, holder = found
-        if not holder_is_gone(holder, time.time()):
+        if not holder_is_gone(holder, db_now(storage)):
             raise UserError(f"study {study.name} in {redact(study.storage_url)} is already being run by "
                             f"{holder_line(holder)}; wait for it to end (or stop it: kill {holder.get('pid', '?')} "
                             f"on {holder.get('host', '?')}), then launch again")
@@ -137,7 +162,8 @@ def lock_study(study: Study, launch: str, storage=None) -> tuple[StudyLock, str 
         raise UserError(f"study {study.name}: could not take its lock in {redact(study.storage_url)} (other "
                         "launches keep taking it); launch again")
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "launch": launch, "process_start": process_start(os.getpid()), "heartbeat": time.time()}
+              "launch": launch, "process_start": process_start(os.getpid()), "pid_namespace": pid_namespace(),
+              "heartbeat": db_now(storage)}
     for key in HOLDER_KEYS:  # the heartbeat last: a lock without one is still being taken
         storage.set_study_user_attr(study_id, key, holder[key])
     lock = StudyLock(storage, study_id, holder)

@@ -23,6 +23,7 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 
 from .launch import split_args
+from .redact import has_password, redact
 from .study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,18 @@ def explain(exc: Exception, address: str) -> UserError:
                      "cluster's dashboard is running")
 
 
+def refuse_passwords(study, overrides: list[str]) -> None:
+    """A URI with a password would be in the job's entrypoint, which anyone with the cluster's dashboard or
+    Jobs API reads: refuse it, naming where the cluster's processes take passwords from."""
+    uris = {"mlflow.tracking_uri": study.launch.mlflow.tracking_uri, "study.storage": study.launch.study.storage}
+    uris.update({o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if "=" in o})
+    for key, uri in uris.items():
+        if has_password(uri):
+            raise UserError(f"{key}={redact(uri)} carries a password, which the Ray job would show to anyone with the "
+                            "cluster's dashboard; give the cluster's pods MLFLOW_TRACKING_PASSWORD / PGPASSWORD from a "
+                            "Kubernetes secret (deploy/README.md) and submit the URI without it")
+
+
 def main(args: list[str]) -> None:
     address, wait, follow, rest = parse(args)
     name, overrides = split_args(rest)
@@ -72,6 +85,7 @@ def main(args: list[str]) -> None:
         if ROOT not in path.parents:
             raise UserError(f"study file {name} is outside this checkout ({ROOT}); put it under studies/")
         name = str(path.relative_to(ROOT))
+    refuse_passwords(study, overrides)
     out_dirs = [o.split("=", 1)[1] for o in overrides if o.startswith("study.out_dir=")]
     if not out_dirs or not (Path(out_dirs[-1]).is_absolute() or "://" in out_dirs[-1]):
         raise UserError("set study.out_dir=/absolute/path on storage the cluster keeps (the job's own folder "

@@ -14,6 +14,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cyclegan.configtools import UserError
 from tests.helpers import ROOT, MlflowServer, PostgresServer, descendants, postgres_bin, run_cli
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None,
@@ -212,3 +213,37 @@ def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_pa
     lock.close()
     assert launch_of(left) == "smoke-host-a"
     assert "smoke~lock" not in optuna.get_all_study_names(storage)
+
+
+def test_lock_heartbeats_are_judged_on_the_databases_clock(postgres, tmp_path, monkeypatch):
+    """Holder and taker on hosts whose clocks disagree: the heartbeat is written and judged with PostgreSQL's
+    now(), so a live holder is not robbed by a taker whose clock runs ahead, and a dead holder whose clock
+    ran ahead is still taken over."""
+    import time
+
+    from tuning.search import optuna_storage
+    from tuning.study import load_study
+    from tuning.study_lock import STALE_S, db_now, lock_study
+    url = postgres.url("optuna_lock")
+    storage = optuna_storage(url)
+    study = load_study("smoke", [f"study.out_dir={tmp_path}", f"study.storage={url}"])
+
+    def remote_holder(heartbeat: float):
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "smoke~lock")
+        for key, value in {"pid": 4242, "host": "gpu-node-7", "since": "2026-12-01 01:00:00", "launch": "smoke-far",
+                           "process_start": "1", "pid_namespace": "pid:[1]", "heartbeat": heartbeat}.items():
+            storage.set_study_user_attr(study_id, key, value)
+
+    now = db_now(storage)
+    assert abs(now - time.time()) < 60  # the database's clock, read over SQL
+    remote_holder(now - 10)                                   # alive: it beat 10 s ago by the database's clock
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 3600)  # this host's clock is an hour ahead
+    with pytest.raises(UserError, match="already being run by pid 4242 on gpu-node-7"):
+        lock_study(study, "smoke-skewed", storage)
+    monkeypatch.setattr(time, "time", real_time)
+    storage.delete_study(storage.get_study_id_from_name("smoke~lock"))
+    remote_holder(now - STALE_S - 60)                         # dead: its last beat is older than STALE_S
+    lock, left = lock_study(study, "smoke-taker", storage)
+    lock.close()
+    assert "smoke-far" in left

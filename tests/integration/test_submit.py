@@ -81,6 +81,16 @@ def test_submit_runs_the_study_as_a_ray_job(ray_head, tmp_path):
     assert "best trial:" in result.stdout  # the launcher's own output, streamed from the cluster
     _, parents, children = runs_of(out)
     assert len(parents) == 1 and len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    # a password in a URI never reaches the cluster: refused here, and no job record on the head holds it
+    env = {"HOME": str(home), "RAY_AUTH_MODE": "token"}
+    refused = run_cli("tuning.submit", *args, "mlflow.tracking_uri=http://user:pw-0123@127.0.0.1:5000/", env=env)
+    assert refused.returncode == 2 and "pw-0123" not in refused.stdout + refused.stderr
+    code = ("from ray.job_submission import JobSubmissionClient as C\n"
+            f"for j in C({address!r}).list_jobs(): print(j.entrypoint, j.metadata, j.runtime_env)")
+    listing = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
+                             timeout=120)
+    assert listing.returncode == 0 and "tuning.launch" in listing.stdout, listing.stderr[-2000:]
+    assert "pw-0123" not in listing.stdout and listing.stdout.count("tuning.launch") == 1
 
 
 def test_submit_validates_before_submitting(tmp_path):

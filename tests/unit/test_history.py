@@ -173,3 +173,64 @@ def test_new_history_names_the_next_optuna_study_and_resume_keeps_it(tmp_path):
     assert history_names(storage, "smoke") == ["smoke", "smoke#2", "smoke#10"]
     assert choose_history(plain, storage) == "smoke#10" and choose_history(renew, storage) == "smoke#11"
     assert "study.new_history=true" not in launch_arguments(renew, ["study.new_history=true", "model.ngf=12"])
+
+
+def racing_first_launches(out) -> list:
+    """Two launchers of a study whose storage does not exist yet, taking the lock at the same instant."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import ROOT
+    start = time.time() + 3  # both past their imports, then released together
+    code = ("import sys, time\nfrom cyclegan.cli import run_main\nfrom tuning.study_lock import lock_study\n"
+            "from tuning.study import load_study\n"
+            "def main(args):\n"
+            f"    study = load_study('smoke', ['study.out_dir={out}'])\n"
+            f"    time.sleep(max(0, {start} - time.time()))\n"
+            "    lock_study(study, args[0])\n    print('held', flush=True)\n    time.sleep(4)\n"
+            "sys.exit(run_main(main, usage=''))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"launch-{i}"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    return [(p.wait(60), *p.communicate()) for p in procs]
+
+
+def test_two_first_launches_at_once_give_one_runner_and_one_line(tmp_path):
+    for attempt in range(2):
+        out = tmp_path / f"out{attempt}"
+        out.mkdir()
+        results = sorted(racing_first_launches(out), key=lambda r: r[0])
+        (code0, stdout0, _), (code2, _, stderr2) = results
+        assert (code0, code2) == (0, 2) and stdout0.strip() == "held", results
+        lines = [line for line in stderr2.splitlines() if line.strip()]
+        assert len(lines) == 1 and "already being run by pid" in lines[0] and "Traceback" not in stderr2, results
+
+
+def same_host_other_container(out, pid: int, heartbeat_age: float):
+    """A holder on this host name but in another PID namespace (a container): its pid means nothing here."""
+    import socket
+    import time
+
+    from tuning.search import optuna_storage
+    storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "smoke~lock")
+    holder = {"pid": pid, "host": socket.gethostname(), "since": "2026-12-01 10:00:00", "launch": "smoke-box",
+              "process_start": "1", "pid_namespace": "pid:[4026500000]", "heartbeat": time.time() - heartbeat_age}
+    for key, value in holder.items():
+        storage.set_study_user_attr(study_id, key, value)
+
+
+def test_a_live_holder_in_another_container_on_this_host_keeps_its_lock(tmp_path):
+    from tuning.study_lock import STALE_S, lock_study, pid_namespace
+    assert pid_namespace().startswith("pid:[")
+    out = tmp_path / "out"
+    out.mkdir()
+    same_host_other_container(out, pid=4_000_000, heartbeat_age=10)  # no such pid here; alive in its container
+    with pytest.raises(UserError, match="already being run by pid 4000000"):
+        lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-now")
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    same_host_other_container(stale, pid=4_000_000, heartbeat_age=STALE_S + 60)  # its heartbeat stopped: gone
+    handle, left = lock_study(load_study("smoke", [f"study.out_dir={stale}"]), "smoke-now")
+    handle.close()
+    assert "smoke-box" in left

@@ -12,6 +12,9 @@ from tuning.redact import redact
      "postgresql+psycopg2://u@db.example.org/db and http://a@example.com/"),
     ("sqlite:////tmp/x/optuna.db", "sqlite:////tmp/x/optuna.db"),
     ("http://alice@example.com/", "http://alice@example.com/"),
+    # a password with an unencoded '@': the host starts after the last one (as urllib reads it)
+    ("mysql://u:p@ss@db.example.org/optuna", "mysql://u@db.example.org/optuna"),
+    ("http://alice:a@b@c@mlflow:5000/x and postgresql://u:pw@db/x", "http://alice@mlflow:5000/x and postgresql://u@db/x"),
 ])
 def test_redact_drops_passwords_and_keeps_where_to_reconnect(text, expected):
     assert redact(text) == expected
@@ -40,3 +43,21 @@ def test_credentials_move_out_of_the_uris_into_the_clients_environment():
     with pytest.raises(UserError, match="different PGPASSWORD"):
         take_credentials({"mlflow.tracking_uri": "postgresql://a:one@db.example.org/m",
                           "study.storage": "postgresql://a:two@db.example.org/o"}, {})
+
+
+@pytest.mark.parametrize("key", ["data.url", "eval.inception_url"])
+def test_engine_urls_with_a_password_are_refused(key, tmp_path):
+    """They would be stored with every run (config.yaml, MLflow params): one line, the password not in it."""
+    line = assert_user_error(run_cli("cyclegan.train", f"{key}=https://bob:hunter2@files.example.org/x",
+                                     f"train.out_dir={tmp_path / 'o'}", cwd=tmp_path), f"{key} carries a password")
+    assert "hunter2" not in line and not (tmp_path / "o").exists()
+
+
+def test_submit_never_sends_a_password_to_the_cluster(tmp_path):
+    """Refused before anything reaches a cluster (none listens at the address), naming the secret's way."""
+    for uri_key, uri in (("mlflow.tracking_uri", "http://alice:s3cret@127.0.0.1:5000/"),
+                         ("study.storage", "postgresql://u:s3cret@127.0.0.1:5432/optuna"),
+                         ("mlflow.tracking_uri", "http://alice:s3@cret@127.0.0.1:5000/")):
+        line = assert_user_error(run_cli("tuning.submit", "study=smoke", f"{uri_key}={uri}", f"study.out_dir={tmp_path}",
+                                         "--address", "http://127.0.0.1:9"), "carries a password")
+        assert "s3cret" not in line and "cret" not in line.split("carries")[0] and "Kubernetes secret" in line
