@@ -14,7 +14,6 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cyclegan.configtools import UserError
 from tests.helpers import ROOT, MlflowServer, PostgresServer, descendants, postgres_bin, run_cli
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None,
@@ -221,6 +220,7 @@ def test_lock_heartbeats_are_judged_on_the_databases_clock(postgres, tmp_path, m
     ran ahead is still taken over."""
     import time
 
+    from cyclegan.configtools import UserError  # imported here, as the other tests of this module import late
     from tuning.search import optuna_storage
     from tuning.study import load_study
     from tuning.study_lock import STALE_S, db_now, lock_study
