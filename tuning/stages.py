@@ -4,6 +4,8 @@ end). Both log through their own `MlflowTracker` into the study's parent run; tr
 trials already in MLflow."""
 from __future__ import annotations
 
+import time
+
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
@@ -55,7 +57,10 @@ def confirm(study: Study, trainable, storage, name: str, client, experiment_id: 
     tuner = tune.Tuner(trainable,
                        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
                                                    num_samples=len(configs), metric=OBJECTIVE, mode=s.mode),
-                       run_config=run_config(study, f"{name}-confirm{round_}", tracker, verbose, signed=False))
+                       # its own Tune experiment per attempt: a resumed launch runs an interrupted round again
+                       # whole, beside (never over) the attempt that was interrupted
+                       run_config=run_config(study, f"{name}-confirm{round_}-{time.strftime('%H%M%S')}", tracker,
+                                             verbose, signed=False))
     results = tuner.fit()
     complete = results.num_terminated + results.num_errors >= len(configs) and interrupted["signal"] is None
     if complete:
