@@ -76,8 +76,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "cyclegan", "benchmarks/se_calibration.py"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.strip())
     print(f"SE / true spread over {args.sets} fresh fake sets per row (1.00 = calibrated; the spread's own "
           f"relative error is ±{100 / math.sqrt(2 * (args.sets - 1)):.0f} %), {GROUPS} jackknife groups")
     print(f"{'d':>5} {'n':>4}  {'FID SE/spread':>14} {'(dropping n % 20)':>18}  {'KID SE/spread':>14}")
@@ -91,7 +92,7 @@ def main() -> None:
     print(f"{time.perf_counter() - start:.0f} s")
     if args.out:
         args.out.write_text(json.dumps({"command": "python benchmarks/se_calibration.py " + " ".join(sys.argv[1:]),
-                                        "git_commit": commit, "rows": rows}, indent=1))
+                                        "commit": commit, "uncommitted_changes": dirty, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

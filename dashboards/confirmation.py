@@ -8,8 +8,7 @@ the launcher uses for `best=true` and the registry, so the page and MLflow canno
 from __future__ import annotations
 
 import html
-
-import pandas as pd
+import math
 
 from tuning.confirm import verdicts, winner
 from tuning.objective import family_text
@@ -47,11 +46,11 @@ def section(runs: StudyRuns, fmt) -> str:
     for c in ([reference] if reference is not None else []) + candidates:
         values = " / ".join(fmt(c.values[s]) if s in c.values else "–" for s in seeds)
         verdict = "reference" if c is reference else (c.comparison.verdict if c.comparison is not None else "")
-        vs = "" if c.comparison is None else (html.escape(c.comparison.text()) if c.comparison.half_width == c.comparison.half_width
-                                              else f"{c.comparison.difference:+.3g} (no verdict)")
+        vs = "" if c.comparison is None else (f"{c.comparison.difference:+.3g} (no verdict)"
+                                              if math.isnan(c.comparison.half_width) else html.escape(c.comparison.text()))
         body.append(f"<tr><td class=l>{html.escape(str(c.run))}</td><td>{verdict}</td><td><b>{fmt(c.mean)}</b></td>"
                     f"<td>{values}</td><td>{vs}</td></tr>")
-    pairs = pd.Series([len(c.values) for c in candidates]).min() if candidates else 0
+    pairs = min((len(c.values) for c in candidates), default=0)
     return (f"<h2>Confirmation on fresh seeds</h2><p class=note id=confirmed>{headline}</p>"
             f"<table><tr><th class=l>configuration (its most typical run)</th><th>verdict</th><th>{runs.metric} mean"
             f"</th><th>seeds {', '.join(str(s) for s in seeds)}</th><th>vs reference, paired ± noise</th></tr>"

@@ -24,6 +24,7 @@ from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
 from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
 from tuning.run_layout import history_of, image_step, param_value
+from tuning.seeds import most_typical
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
                    "eval.amp")
@@ -168,12 +169,12 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
 def by_configuration(done: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
     """One row per configuration of `done` (complete runs): `objective` the mean over its seeds, `objective_se`
     sd / sqrt(n), `seeds` n; the other columns (name, run id, grids) from its most typical seed, the one whose
-    objective is closest to the mean (as tuning/seeds.py picks the registered generators)."""
+    objective is closest to the mean (tuning.seeds.most_typical, as for the registered generators)."""
     keys = [k for k in searched if k in done]
     rows = []
     for _, group in done.groupby(keys, dropna=False, sort=False) if keys else [(None, done)]:
         mean = group["objective"].mean()
-        typical = group.loc[(group["objective"] - mean).abs().idxmin()].copy()
+        typical = group.loc[most_typical(list(zip(group["objective"], group.index)))].copy()
         typical["run_name"] = re.sub(r"\s*seed=\d+", "", str(typical["run_name"])) + f" ({len(group)} seeds)"
         typical["objective"] = mean
         typical["objective_se"] = group["objective"].std(ddof=1) / math.sqrt(len(group)) if len(group) > 1 else math.nan

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import optuna
 
 from .objective import better, holm, paired_difference
+from .seeds import most_typical
 from .study import REPEAT_INDEX, Study
 
 STAGE = "__stage__"                 # trial config key: "confirm" for a confirmation trial
@@ -125,7 +126,7 @@ def verdicts(rows: list[tuple], mode: str) -> tuple[Candidate | None, list[Candi
     corrected = holm(single, mode) if reference else [None] * len(keys)
     candidates = [Candidate(k, groups[k], c) for k, c in zip(keys, corrected)]
     for c in [*candidates, *([reference] if reference else [])]:
-        c.run = min(runs[c.key], key=lambda pair: abs(pair[0] - c.mean))[1]
+        c.run = most_typical(runs[c.key])
     candidates.sort(key=lambda c: c.mean, reverse=mode == "max")
     return reference, candidates
 

@@ -22,6 +22,13 @@ def configuration_key(run, searched: list[str]) -> tuple:
     return tuple(run.data.tags.get(k, run.data.params.get(k)) for k in searched)
 
 
+def most_typical(members: list[tuple[float, object]]) -> object:
+    """The item of (objective, item) pairs whose objective is closest to their mean (the first such): the seed
+    that stands for a configuration (its generators are registered, its grids shown)."""
+    mean = sum(v for v, _ in members) / len(members)
+    return min(members, key=lambda pair: abs(pair[0] - mean))[1]
+
+
 def configuration_scores(scored: list[tuple[float, object]], searched: list[str]) -> list[tuple[float, object, list]]:
     """(mean objective, representative run, [(objective, run) of every seed]) per configuration of `scored`
     (complete runs). The representative is the seed whose objective is closest to the mean: the generator
@@ -32,7 +39,5 @@ def configuration_scores(scored: list[tuple[float, object]], searched: list[str]
         groups[configuration_key(run, searched)].append((value, run))
     out = []
     for members in groups.values():
-        mean = sum(v for v, _ in members) / len(members)
-        typical = min(members, key=lambda pair: (abs(pair[0] - mean), pair[1].data.tags.get("seed", "")))[1]
-        out.append((mean, typical, members))
+        out.append((sum(v for v, _ in members) / len(members), most_typical(members), members))
     return out

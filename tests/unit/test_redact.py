@@ -14,7 +14,8 @@ from tuning.redact import redact
     ("http://alice@example.com/", "http://alice@example.com/"),
     # a password with an unencoded '@': the host starts after the last one (as urllib reads it)
     ("mysql://u:p@ss@db.example.org/optuna", "mysql://u@db.example.org/optuna"),
-    ("http://alice:a@b@c@mlflow:5000/x and postgresql://u:pw@db/x", "http://alice@mlflow:5000/x and postgresql://u@db/x"),
+    ("http://alice:a@b@c@127.0.0.1:5000/x and postgresql://u:pw@127.0.0.1/x",
+     "http://alice@127.0.0.1:5000/x and postgresql://u@127.0.0.1/x"),
 ])
 def test_redact_drops_passwords_and_keeps_where_to_reconnect(text, expected):
     assert redact(text) == expected
