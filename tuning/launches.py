@@ -1,17 +1,23 @@
 """A study's launches (`<out_dir>/launches.json`): which Tune experiment each launch was, and its arguments.
 
-`resume=true` continues the last one with the arguments it was started with, so the resume hint needs only
-the study name (and `study.out_dir` where it is not the default). Arguments are stored after passwords
-were moved out of the URIs (tuning.redact.take_credentials) and redacted once more.
+`resume=true` continues the last one with the arguments it was started with (`study.num_samples`, engine
+keys, ...). Arguments are stored after passwords were moved out of the URIs (tuning.redact.take_credentials)
+and redacted once more. Where results and credentials go (`DESTINATIONS`: the tracking URI, the storage,
+the Ray address) is never taken from this file, which anyone who can write `study.out_dir` could edit:
+a resume takes them from its command line and the study file, and refuses (exit 2) when the interrupted
+launch recorded others, naming the argument that resumes it.
 """
 from __future__ import annotations
 
 import json
 
-from .redact import redact
+from cyclegan.configtools import UserError
+
+from .redact import redact, split_credentials
 from .study import Study, load_study
 
 LAUNCHES = "launches.json"
+DESTINATIONS = ("mlflow.tracking_uri", "study.storage", "ray.address")
 
 
 def launch_records(study: Study) -> list[dict]:
@@ -47,18 +53,43 @@ def record_launch(study: Study, name: str, overrides: list[str]) -> None:
     tmp.replace(path)
 
 
+def destinations(study: Study) -> dict[str, str | None]:
+    """Where this launch sends results (credential-free, None for the default)."""
+    given = {"mlflow.tracking_uri": study.launch.mlflow.tracking_uri, "study.storage": study.launch.study.storage,
+             "ray.address": study.launch.ray.address}
+    return {key: split_credentials(value, key)[0] or None for key, value in given.items()}
+
+
 def with_stored_overrides(name: str, overrides: list[str]) -> Study:
-    """The study for `resume=true`: the interrupted launch's arguments, then any given now (later wins)."""
+    """The study for `resume=true`: the interrupted launch's arguments, then any given now (later wins);
+    destinations only from the command line and the study file, and refused if the launch recorded others."""
     study = load_study(name, overrides)
     records = launch_records(study) if study.launch.resume else []
-    if not records or not records[-1]["overrides"]:
+    if not records:
         return study
-    return load_study(name, records[-1]["overrides"] + overrides)
+    stored = [o for o in records[-1]["overrides"] if "=" in o]
+    recorded = {key: None for key in DESTINATIONS} | {o.split("=", 1)[0]: o.split("=", 1)[1] or None
+                                                      for o in stored if o.split("=", 1)[0] in DESTINATIONS}
+    for key, now in destinations(study).items():
+        if recorded[key] != now:
+            raise UserError(f"resume=true: the interrupted launch used {key}={recorded[key] or '(the default)'}, this "
+                            f"command {now or '(the default)'}; give {key}={recorded[key] or '...'} to resume it "
+                            "(where results go is taken from the command line and the study file, never from "
+                            "study.out_dir), or drop resume=true")
+    kept = [o for o in stored if o.split("=", 1)[0] not in DESTINATIONS]
+    return load_study(name, kept + overrides) if kept else study
 
 
 def launch_arguments(study: Study, overrides: list[str]) -> list[str]:
     """The arguments to store for `resume=true`: the URIs as the launch uses them (credential-free)."""
-    uris = {"mlflow.tracking_uri": study.launch.mlflow.tracking_uri, "study.storage": study.launch.study.storage}
+    uris = destinations(study)
     # study.new_history is spent once this launch has started its history: a resume continues that one.
     kept = [o for o in overrides if o.split("=", 1)[0] not in ("resume", "study.new_history", *uris)]
     return kept + [f"{key}={uri}" for key, uri in uris.items() if uri]
+
+
+def resume_command(study: Study) -> str:
+    """The command that resumes this launch: the study, its folder and where its results go (no password)."""
+    where = f" study.out_dir={study.launch.study.out_dir}" if study.launch.study.out_dir else ""
+    sent = "".join(f" {key}={redact(uri)}" for key, uri in destinations(study).items() if uri)
+    return f"python -m tuning.launch study={study.name}{where}{sent} resume=true"

@@ -1,4 +1,4 @@
-"""The study's `search:` block as an Optuna search for Ray Tune, plus the trial scheduler.
+"""The study's `search:` block as an Optuna search for Ray Tune (the scheduler is tuning/scheduler.py).
 
 Optuna proposes (through Ray's `OptunaSearch`) with a seeded `TPESampler`, or a `GridSampler` for
 grid studies (ablations), and keeps every trial in the study's RDB storage so `optuna-dashboard` and
@@ -16,12 +16,13 @@ import warnings
 from collections import defaultdict
 
 import optuna
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter, Repeater, Searcher
+from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from .objective import FINAL, OBJECTIVE
+from .interrupts import ended_by_interrupt
 from .study import REPEAT_INDEX, Study
+from .trial_records import OPTUNA_NUMBER
 
 LAUNCH_ATTR = "launch"  # Optuna trial user attribute: the Tune experiment (launch) that asked for the trial
 
@@ -68,14 +69,13 @@ class StudySearch(OptunaSearch):
       it COMPLETE with an early, unfinished value that TPE would then learn from as if it were final.
     - The reference settings are enqueued `baseline_seeds` times, each carrying a `seed_index` user
       attribute that becomes the trial's seed offset: their spread is the study's training-noise floor.
-    - Every Optuna trial records its Ray trial id (`ray_trial_id`), the key MLflow runs are tagged with.
-      With `study.seeds > 1` one Optuna trial stands for its seeds (Ray's Repeater): it names the first
-      seed's trial and holds the mean over the seeds.
+    - Every trial config carries its Optuna trial number (`__optuna_number__`), which the trial's record in
+      the storage keeps (tuning/trial_records.py); the Optuna trial names its trial's key (`trial_key`, the
+      MLflow runs' `trial_id` tag). With `study.seeds > 1` one Optuna trial stands for its seeds (Ray's
+      Repeater): it names the first seed's trial and holds the mean over the seeds.
     - Every Optuna trial records the launch (Tune experiment) that asked for it (`launch`), so a launch
       only ever marks its own orphans, never the running trials of another launch of the study.
-    - It survives a launcher killed with SIGKILL: Tune's last state snapshot can predate the end of a
-      trial that Optuna's storage already recorded as finished; on resume Tune replays that trial from
-      its checkpoint, and reporting to a finished Optuna trial must not crash the study.
+    - A trial ended by Ctrl+C / SIGTERM is told nothing: it stays RUNNING for `resume=true` to continue.
     """
 
     def __init__(self, *args, baseline_points: list[dict] | None = None, launch: str = "", **kwargs):
@@ -92,47 +92,56 @@ class StudySearch(OptunaSearch):
     def suggest(self, trial_id: str):
         config = super().suggest(trial_id)
         ot_trial = self._ot_trials[trial_id]
-        ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr(LAUNCH_ATTR, self._launch)
         index = ot_trial.user_attrs.get("seed_index")
-        if config is not None and index:
-            config[REPEAT_INDEX] = int(index)
+        if config is not None:
+            config[OPTUNA_NUMBER] = ot_trial.number  # the trial's record names it (tuning/trial_records.py)
+            if index:
+                config[REPEAT_INDEX] = int(index)
         return config
 
     def on_trial_result(self, trial_id: str, result: dict):
         if trial_id in self._completed_trials or OBJECTIVE not in result:
             return
-        self._report(self._ot_trials[trial_id], result)
-
-    @staticmethod
-    def _report(ot_trial, result: dict) -> None:
-        with warnings.catch_warnings():  # a step reported before a restart is kept, not reported again
-            warnings.simplefilter("ignore")
-            try:
-                ot_trial.report(float(result[OBJECTIVE]), int(result.get("epoch", 0)))
-            except optuna.exceptions.UpdateFinishedTrialError:
-                pass  # the storage already holds this trial's final value
+        report_value(self._ot_trials[trial_id], result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
-        ot_trial = self._ot_trials[trial_id]
-        if not error and result and OBJECTIVE in result and "epoch" in result:
-            # Ray hands a result that ends the trial (a scheduler's stop, max_t) to on_trial_complete only:
-            # it is an evaluation like the others, and for a stopped trial the value Optuna keeps.
-            self._report(ot_trial, result)
-        if error or not result or OBJECTIVE not in result:
-            state, value = optuna.trial.TrialState.FAIL, None
-        elif result.get(FINAL, True):  # Ray's Repeater sends only {objective: mean over seeds}; it runs
-            # without a scheduler (study validation), so its trials always reach their final evaluation
-            state, value = optuna.trial.TrialState.COMPLETE, float(result[OBJECTIVE])
-        else:
-            state, value = optuna.trial.TrialState.PRUNED, None  # Optuna keeps the last intermediate value
-        try:
-            self._ot_study.tell(ot_trial, value, state=state)
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-            pass  # already finished (a replay after SIGKILL) or a non-finite value (told FAIL by Optuna)
         self._completed_trials.add(trial_id)
+        if ended_by_interrupt(result, error):
+            return  # left RUNNING: resume=true continues it (tuning/interrupts.py)
+        tell_outcome(self._ot_study, self._ot_trials[trial_id], result, error)
+
+
+def report_value(ot_trial, result: dict) -> None:
+    """An evaluation as the Optuna trial's intermediate value at step = epoch (once per step)."""
+    with warnings.catch_warnings():  # a step reported before a restart is kept, not reported again
+        warnings.simplefilter("ignore")
+        try:
+            ot_trial.report(float(result[OBJECTIVE]), int(result.get("epoch", 0)))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # the storage already holds this trial's final value
+
+
+def tell_outcome(ot_study: optuna.Study, ot_trial, result: dict | None, error: bool) -> None:
+    """Finish an Optuna trial from the result that ended its Tune trial: COMPLETE with its final objective,
+    PRUNED when the scheduler stopped it (Optuna keeps its last intermediate value), FAIL on error."""
+    if not error and result and OBJECTIVE in result and "epoch" in result:
+        # Ray hands a result that ends the trial (a scheduler's stop, max_t) to on_trial_complete only:
+        # it is an evaluation like the others, and for a stopped trial the value Optuna keeps.
+        report_value(ot_trial, result)
+    if error or not result or OBJECTIVE not in result:
+        state, value = optuna.trial.TrialState.FAIL, None
+    elif result.get(FINAL, True):  # Ray's Repeater sends only {objective: mean over seeds}; it runs
+        # without a scheduler (study validation), so its trials always reach their final evaluation
+        state, value = optuna.trial.TrialState.COMPLETE, float(result[OBJECTIVE])
+    else:
+        state, value = optuna.trial.TrialState.PRUNED, None  # Optuna keeps the last intermediate value
+    try:
+        ot_study.tell(ot_trial, value, state=state)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+        pass  # already finished, or a non-finite value (told FAIL by Optuna)
 
 
 def fail_orphans(storage: optuna.storages.BaseStorage, name: str, launches: set[str]) -> int:
@@ -201,33 +210,7 @@ def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = No
                            launch=launch)
     if s.seeds > 1:
         searcher = SeedRepeater(searcher, repeat=s.seeds, set_index=True)  # one objective: the mean (tuning/seeds.py)
-    return ConcurrencyLimiter(searcher, max_concurrent=s.max_concurrent)
-
-
-class StudyASHA(ASHAScheduler):
-    """ASHA that never stops a run of the reference settings. Their seeds are the study's noise floor
-    (tuning/objective.py), which must be measured on the objective itself, at the final evaluation; their
-    results still count at every rung, so other trials are judged against them."""
-
-    def __init__(self, study: Study, **kwargs):
-        super().__init__(**kwargs)
-        self._study = study
-
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == self.STOP and result.get("epoch", 0) < self._max_t and self._study.is_reference(trial.config):
-            return self.CONTINUE
-        return decision
-
-
-def make_scheduler(study: Study):
-    s = study.launch.study
-    if s.scheduler == "none":
-        return FIFOScheduler()
-    max_t = study.base_config().total_epochs
-    # metric and mode come from TuneConfig (metric="objective"): Ray refuses them in both places
-    return StudyASHA(study, time_attr="epoch", max_t=max_t, grace_period=min(s.grace_period, max_t),
-                     reduction_factor=s.reduction_factor)
+    return searcher  # the launch wraps it (tuning/stages.py): keys and records, then the concurrency limit
 
 
 class FixedTrials(Searcher):
@@ -257,6 +240,8 @@ class SeedRepeater(Repeater):
         self._note(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs) -> None:
+        if ended_by_interrupt(result, kwargs.get("error", False)):
+            return  # its configuration stays RUNNING in Optuna; resume=true finishes it (tuning/resume.py)
         if result:  # the last result of a trial can arrive here only
             self._note(trial_id, result)
         super().on_trial_complete(trial_id, result=result, **kwargs)

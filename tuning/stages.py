@@ -1,7 +1,13 @@
 """The two stages of a launch as Ray Tune experiments: the search (Optuna proposes, ASHA may stop) and the
 confirmation (tuning/confirm.py: the top configurations and the reference on fresh seeds, every trial to its
-end). Both log through their own `MlflowTracker` into the study's parent run; trial names go on from the
-trials already in MLflow."""
+end). Both name and record their trials in the study's storage (tuning/resume.py) and log through their own
+`MlflowTracker` into the study's parent run.
+
+Each Tune experiment is new (`<launch>`, `<launch>-resumed-HHMMSS`, `<launch>-confirmR-HHMMSS`): Tune runs
+the trials, the storage remembers them. A resumed launch gives each stage the records of the interrupted
+one: the search re-runs its unfinished trials and proposes the rest; the confirmation re-runs the round's
+unfinished trials and skips those that ended.
+"""
 from __future__ import annotations
 
 import time
@@ -13,56 +19,103 @@ from ray.tune.search import ConcurrencyLimiter
 from .confirm import plan, record_round
 from .console import ConsoleReporter
 from .history import trials_before
+from .interrupts import StopOnInterrupt, interrupted
 from .objective import OBJECTIVE
 from .parent_run import study_trial_runs
-from .search import FixedTrials, make_scheduler, make_searcher, stored_study
+from .resume import KeyedTrials, ResumedTrials, first_number, missing_seeds
+from .scheduler import make_scheduler
+from .search import FixedTrials, make_searcher, stored_study
 from .study import Study
 from .tracking import MlflowTracker
-from .tune_state import StateSigner
+from .trial_records import TRIAL_KEY, TrialRecords, config_signature
 
 
-def run_config(study: Study, name: str, tracker: MlflowTracker, verbose: bool, signed: bool) -> tune.RunConfig:
-    callbacks = [tracker, ConsoleReporter(study)] + ([StateSigner(study.out_dir / name)] if signed else [])
-    return tune.RunConfig(name=name, storage_path=str(study.out_dir), callbacks=callbacks,
+def run_config(study: Study, name: str, tracker: MlflowTracker, verbose: bool) -> tune.RunConfig:
+    return tune.RunConfig(name=name, storage_path=str(study.out_dir), callbacks=[tracker, ConsoleReporter(study)],
+                          stop=StopOnInterrupt(),
                           verbose=1 if verbose else 0,  # Ray's progress tables only with --verbose
                           failure_config=tune.FailureConfig(max_failures=study.launch.study.max_failures),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
 
 
-def search_tuner(study: Study, trainable, storage, name: str, client, experiment_id: str, parent_run_id: str,
-                 verbose: bool) -> tune.Tuner:
+def tune_folder(trial) -> str:
+    """Tune's folder of a trial (in its experiment's folder): the trial's key, then Tune's id (a Tune cache;
+    the trial's own folder is `<out_dir>/trials/<key>/`)."""
+    return f"{trial.config.get(TRIAL_KEY, 'trial')}_{trial.trial_id}"
+
+
+def experiment_name(launch: str, resumed: bool) -> str:
+    return f"{launch}-resumed-{time.strftime('%H%M%S')}" if resumed else launch
+
+
+def keyed(study: Study, searcher, records: TrialRecords, launch: str, client, experiment_id: str):
+    """The searcher as Tune gets it: trials named and recorded, at most `max_concurrent` at once."""
     study.trials_before = trials_before(study_trial_runs(client, experiment_id, study.name))
+    named = KeyedTrials(searcher, records, launch, first_number(study.trials_before, records))
+    return ConcurrencyLimiter(named, max_concurrent=study.launch.study.max_concurrent)
+
+
+def search(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
+           verbose: bool, resumed: bool) -> tuple[object, bool]:
+    """Run the search stage (or what an interrupted launch left of it): (Tune's results or None, complete)."""
+    s = study.launch.study
+    records = TrialRecords(storage, study.optuna_name, s.mode)
+    before = [r for r in records.of_launch(launch) if r.stage == "search"] if resumed else []
+    left = max(0, study.num_trials - len(before))  # trials the interrupted launch had not started
+    extra = missing_seeds(before, s.seeds)
+    proposals = max(0, left - len(extra))
+    searcher = make_searcher(study, storage, launch) if proposals or not resumed else None
+    if resumed:
+        searcher = ResumedTrials(searcher, before, s.seeds, stored_study(storage, study.optuna_name))
+    count = (len(searcher.queue) + proposals) if resumed else study.num_trials
+    if count == 0:
+        return None, not interrupted()
     tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-    return tune.Tuner(trainable,
-                      tune_config=tune.TuneConfig(search_alg=make_searcher(study, storage, name),
-                                                  scheduler=make_scheduler(study), num_samples=study.num_trials,
-                                                  metric=OBJECTIVE, mode=study.launch.study.mode),
-                      run_config=run_config(study, name, tracker, verbose, signed=True))
+    tuner = tune.Tuner(trainable,
+                       tune_config=tune.TuneConfig(search_alg=keyed(study, searcher, records, launch, client,
+                                                                    experiment_id),
+                                                   scheduler=make_scheduler(study, before), num_samples=count,
+                                                   metric=OBJECTIVE, mode=s.mode, trial_dirname_creator=tune_folder),
+                       run_config=run_config(study, experiment_name(launch, resumed), tracker, verbose))
+    results = tuner.fit()
+    return results, not interrupted() and all(r.ended for r in records.of_launch(launch) if r.stage == "search")
 
 
-def confirm(study: Study, trainable, storage, name: str, client, experiment_id: str, parent_run_id: str,
-            verbose: bool, interrupted: dict) -> tuple[object, bool]:
-    """Run this launch's confirmation round, if one is due: (Tune's results or None, complete)."""
+def confirm(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
+            verbose: bool) -> tuple[object, bool]:
+    """Run this launch's confirmation round, if one is due: (Tune's results or None, complete). A resumed
+    launch runs the round's trials that had not ended (each from its checkpoint) and skips those that had."""
     optuna_study = stored_study(storage, study.optuna_name)
     due = plan(study, optuna_study) if optuna_study is not None else None
     if due is None:
         return None, True
     round_, top, configs = due
     s = study.launch.study
+    records = TrialRecords(storage, study.optuna_name, s.mode)
+    earlier = {config_signature(r.config): r for r in records.of_launch(launch) if r.stage == "confirm"}
+    todo = []
+    for config in configs:
+        record = earlier.get(config_signature(config))
+        if record is None:
+            todo.append(config)
+        elif not record.ended:
+            todo.append(dict(config, **{TRIAL_KEY: record.key}))  # continues from its checkpoint
     print(f"study {study.name}: confirming the top {len(top)} configuration(s) and the reference settings on "
-          f"{s.confirm_seeds} fresh seed(s) the search never used: {len(configs)} trials (round {round_})", flush=True)
-    study.trials_before = trials_before(study_trial_runs(client, experiment_id, study.name))
-    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-    searcher = ConcurrencyLimiter(FixedTrials(configs, OBJECTIVE, s.mode), max_concurrent=s.max_concurrent)
-    tuner = tune.Tuner(trainable,
-                       tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
-                                                   num_samples=len(configs), metric=OBJECTIVE, mode=s.mode),
-                       # its own Tune experiment per attempt: a resumed launch runs an interrupted round again
-                       # whole, beside (never over) the attempt that was interrupted
-                       run_config=run_config(study, f"{name}-confirm{round_}-{time.strftime('%H%M%S')}", tracker,
-                                             verbose, signed=False))
-    results = tuner.fit()
-    complete = results.num_terminated + results.num_errors >= len(configs) and interrupted["signal"] is None
+          f"{s.confirm_seeds} fresh seed(s) the search never used: {len(configs)} trials (round {round_}"
+          f"{f', {len(configs) - len(todo)} done before' if len(todo) < len(configs) else ''})", flush=True)
+    results = None
+    if todo:
+        tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
+        searcher = keyed(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch, client, experiment_id)
+        tuner = tune.Tuner(trainable,
+                           tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
+                                                       num_samples=len(todo), metric=OBJECTIVE, mode=s.mode,
+                                                       trial_dirname_creator=tune_folder),
+                           run_config=run_config(study, f"{launch}-confirm{round_}-{time.strftime('%H%M%S')}",
+                                                 tracker, verbose))
+        results = tuner.fit()
+    done = {config_signature(r.config) for r in records.of_launch(launch) if r.stage == "confirm" and r.ended}
+    complete = not interrupted() and all(config_signature(c) in done for c in configs)
     if complete:
-        record_round(optuna_study, round_, top, name)
+        record_round(optuna_study, round_, top, launch)
     return results, complete

@@ -172,9 +172,9 @@ class Study:
         return self.engine_overrides(trial_config)["train.seed"]
 
     def run_name(self, number: int, trial_config: dict) -> str:
-        """`t0007 lcyc=8.2 lid=0.5`: `number` counts this launch's trials, the name the study's (t0005 is the
-        first trial of a launch that continues four)."""
-        parts = [f"t{self.trials_before + number:04d}"]
+        """`t0007 lcyc=8.2 lid=0.5`: `number` is the trial's number in the study (its key, t0007; the first
+        trial of a launch that continues four is t0005: tuning/resume.py)."""
+        parts = [f"t{number:04d}"]
         for name in self.search:
             if name in trial_config:
                 value = trial_config[name]

@@ -27,10 +27,12 @@ from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 
 from .confirm import ROUND, STAGE
+from .interrupts import ended_by_interrupt
 from .objective import FINAL, OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, image_step
 from .study import Study
+from .trial_records import TRIAL_KEY, key_number
 
 MAX_TAG = 4000
 BEHIND = "tracking-behind.json"  # in out_dir: trials MLflow did not take by the end of a launch
@@ -61,10 +63,14 @@ def git_commit() -> str:
         return "unknown"
 
 
+def trial_key(trial) -> str:
+    """The platform's name of a Tune trial (`t0007`, tuning/trial_records.py); Tune's id for a trial without one."""
+    return trial.config.get(TRIAL_KEY, trial.trial_id)
+
+
 def trial_number(trial) -> int:
-    """Tune's running index of the trial in its launch (its experiment tag starts with it), from 1."""
-    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
-    return int(head) if head.isdigit() else 0
+    """The trial's number in the study (t0007 -> 7)."""
+    return key_number(trial_key(trial))
 
 
 def error_text(trial) -> str:
@@ -105,7 +111,7 @@ class MlflowTracker(tune.Callback):
         if trial.trial_id in self.runs:
             return self.runs[trial.trial_id]
         found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.trial_id = '{trial.trial_id}' and tags.study = '{self.study.name}'")
+            [self.experiment_id], filter_string=f"tags.trial_id = '{trial_key(trial)}' and tags.study = '{self.study.name}'")
         if found:
             run = found[0]
             history = self.client.get_metric_history(run.info.run_id, "epoch")
@@ -123,7 +129,7 @@ class MlflowTracker(tune.Callback):
     def create_run(self, trial) -> str:
         cfg = self.study.engine_config(trial.config)
         tags = {"mlflow.parentRunId": self.parent_run_id, "study": self.study.name, "history": self.study.optuna_name,
-                "trial_id": trial.trial_id, "seed": str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
+                "trial_id": trial_key(trial), "seed": str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
                 "git_commit": self.commit}
         for name in self.study.search:
             if self.study.search[name].arms is not None and name in trial.config:
@@ -244,10 +250,10 @@ class MlflowTracker(tune.Callback):
     def finish(self, trial) -> None:
         """Ran to its final evaluation (outcome `complete`), or stopped early by the scheduler (`stopped`,
         its objective is the value at the stop and is not ranked against complete trials)."""
-        if trial.trial_id in self.ended:
-            return
-        run_id = self.run_for(trial)
         last = trial.last_result or {}
+        if trial.trial_id in self.ended or ended_by_interrupt(last):
+            return  # an interrupted trial's run is marked KILLED by the launcher, and resumed later
+        run_id = self.run_for(trial)
         self.client.set_tag(run_id, OUTCOME, "complete" if last.get(FINAL) else "stopped")
         if not last.get(FINAL) and "epoch" in last:
             self.client.set_tag(run_id, "stopped_at_epoch", str(int(last["epoch"])))

@@ -1,13 +1,15 @@
 """The Ray Tune function trainable: one trial = one run of the `cyclegan` engine.
 
 It turns the trial's config into an engine config (`Study.engine_config`), iterates `Trainer.epochs()`
-and calls `tune.report` at each evaluation epoch with the SPEC §3 metrics, `objective` and `final`
-(tuning/objective.py) and a checkpoint directory:
-    last.pt          the engine checkpoint (everything needed to continue exactly)
+and calls `tune.report` at each evaluation epoch with the SPEC §5 metrics, `objective` and `final`
+(tuning/objective.py) and a checkpoint directory for the launcher's tracker:
     generators.pt    G_A and G_B weights with their model config (what the registry and `translate` need)
     a2b.png, b2a.png the sample grids of this epoch
     metrics.json     the reported metrics
-When Tune restarts the trial (a crashed worker, `resume=true`) it resumes from `tune.get_checkpoint()`.
+The engine runs in the trial's own folder, `<out_dir>/trials/<key>/` (tuning/trial_records.py), which the
+platform owns: `checkpoints/last.pt` there (everything needed to continue exactly, loaded with
+`weights_only=True`) is what a restart continues from, whether Tune restarts the trial (a crashed worker)
+or a later launch resumes it (`resume=true`): Tune's own checkpoints are never read back.
 It knows nothing about the search, and nothing about MLflow: the launcher's tracker logs what it reports.
 """
 from __future__ import annotations
@@ -27,8 +29,10 @@ from cyclegan.trainer import Trainer, TrainingDiverged
 
 from .objective import objective_fields
 from .study import Study
+from .trial_records import TRIAL_KEY, trial_folder
 
 DIVERGED = "diverged.txt"
+STAGING = ".report-"  # prefix of a checkpoint being handed to Tune; one left behind is a killed worker's
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -38,80 +42,69 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-SCRATCH = "catholic2gogh-scratch"
+def report(study: Study, trainer: Trainer, epoch: int, metrics: dict, provenance: dict, images: dict,
+           final: bool, folder: Path) -> None:
+    """Hand one evaluation to Tune: the metrics and, as its checkpoint, the generators and the grids."""
+    result = dict(metrics, provenance=provenance, **objective_fields(metrics, study.launch.study.metric, final))
+    # staged in the trial folder under a name the next launch knows as scratch (tuning/cleanup.py)
+    with tempfile.TemporaryDirectory(prefix=STAGING, dir=folder) as tmp:
+        tmp = Path(tmp)
+        save_atomic({"model": to_dict(trainer.cfg.model), "G_A": trainer.nets["G_A"].state_dict(),
+                     "G_B": trainer.nets["G_B"].state_dict()}, tmp / "generators.pt")
+        for direction, path in images.items():
+            if Path(path).is_file():
+                shutil.copy2(path, tmp / f"{direction}.png")
+        (tmp / "metrics.json").write_text(json.dumps(result))
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(str(tmp)))
 
 
-def ray_session_dir() -> Path | None:
-    """This process's Ray session folder (`<temp>/session_*`), None outside Ray."""
-    import ray
-    node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
-    return Path(node.get_session_dir_path()) if node is not None else None
-
-
-def scratch_dir() -> Path:
-    """The engine's working folder for this trial: in the node's Ray session folder, outside the trial
-    folder (which Tune copies into study.out_dir: 33 MB of scratch per smoke study), under the experiment's
-    name so that the launcher can remove what a killed worker left (`launch.remove_staging`)."""
-    base = ray_session_dir() or Path(tempfile.gettempdir())
-    context = tune.get_context()
-    return base / SCRATCH / context.get_experiment_name() / context.get_trial_id()
-
-
-def trial_folder() -> Path:
-    """The trial's folder in `study.out_dir` (Tune's storage; shared by every node of a cluster), not its
-    working directory: that one is in the Ray session folder of the node running the trial, and a trial
-    restarted on another node would not find what was left there (the divergence marker above all)."""
-    # storage_path is study.out_dir, a local (or mounted) folder: its trial path is a plain path
-    folder = Path(tune.get_context().get_storage().trial_fs_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def last_evaluation(trainer: Trainer) -> tuple[dict, dict, dict] | None:
+    """(metrics, provenance, images) of the checkpoint's own epoch, if it was an evaluation epoch: a launcher
+    stopped after the engine saved the epoch but before Tune passed its report on would otherwise never
+    hear of it. Reported again on every restart; the tracker, Optuna and ASHA each take an epoch once."""
+    path = trainer.files.metrics_file
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    last = next((r for r in reversed(lines) if int(r.get("epoch", -1)) == trainer.epoch), None)
+    if last is None or not last.get("provenance"):
+        return None
+    provenance = last.pop("provenance")
+    samples = trainer.out_dir / "samples"
+    images = {d: samples / f"epoch_{trainer.epoch:03d}_{d}.png" for d in ("a2b", "b2a")}
+    return last, provenance, images
 
 
 def run_trial(config: dict, study: Study) -> None:
-    trial_dir = trial_folder()
-    marker = trial_dir / DIVERGED
+    folder = trial_folder(study.out_dir, config[TRIAL_KEY])
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / DIVERGED
     if marker.is_file():  # a restart from the last checkpoint would diverge again: fail at once
         raise TrainingDiverged(marker.read_text())
-    (trial_dir / "worker.pid").write_text(str(os.getpid()))  # which process runs this trial (operators, tests)
-    out_dir = scratch_dir()
-    shutil.rmtree(out_dir, ignore_errors=True)  # Tune's checkpoint, not a half-finished epoch, is the truth
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as saved:
-            (out_dir / "checkpoints").mkdir(parents=True)
-            shutil.copy2(Path(saved) / "last.pt", out_dir / "checkpoints" / "last.pt")
+    (folder / "worker.pid").write_text(str(os.getpid()))  # which process runs this trial (operators, tests)
+    for staged in folder.glob(STAGING + "*"):  # a killed worker's half-handed checkpoint
+        shutil.rmtree(staged, ignore_errors=True)
+    resume = (folder / "checkpoints" / "last.pt").is_file()
+    if not resume:  # killed before its first checkpoint: what it wrote is recomputed from the start
+        for partial in ("metrics.jsonl", "config.yaml", "samples"):
+            shutil.rmtree(folder / partial, ignore_errors=True) if (folder / partial).is_dir() \
+                else (folder / partial).unlink(missing_ok=True)
     every = study.base_config().eval.every
-    extra = {"train.out_dir": str(out_dir), "train.checkpoint_every": every}
+    extra = {"train.out_dir": str(folder), "train.checkpoint_every": every}
     if study.base_config().train.threads == 0:
         extra["train.threads"] = max(1, int(study.launch.trial.cpus))
     cfg = study.engine_config(config, extra=extra)
-    cfg.resume = checkpoint is not None
+    cfg.resume = resume
     trainer = Trainer(cfg, log=lambda *a: None, progress=False)
     try:
-        for report in trainer.epochs():
-            if report.checkpoint is None or not report.provenance:
+        again = last_evaluation(trainer) if resume else None
+        if again is not None:
+            report(study, trainer, trainer.epoch, *again, final=trainer.epoch >= cfg.total_epochs, folder=folder)
+        for epoch in trainer.epochs():
+            if epoch.checkpoint is None or not epoch.provenance:
                 continue  # Tune hears from the trial at evaluation epochs only: every result has the metric
-            result = dict(report.metrics, provenance=report.provenance,
-                          **objective_fields(report.metrics, study.launch.study.metric, report.final))
-            # staged in the scratch folder: nothing Ray syncs sees it half-written or half-deleted
-            with tempfile.TemporaryDirectory(prefix="report-", dir=out_dir) as tmp:
-                tmp = Path(tmp)
-                link_or_copy(report.checkpoint, tmp / "last.pt")
-                save_atomic({"model": to_dict(cfg.model), "G_A": trainer.nets["G_A"].state_dict(),
-                             "G_B": trainer.nets["G_B"].state_dict()}, tmp / "generators.pt")
-                for direction, path in report.images.items():
-                    shutil.copy2(path, tmp / f"{direction}.png")
-                (tmp / "metrics.json").write_text(json.dumps(result))
-                tune.report(result, checkpoint=tune.Checkpoint.from_directory(str(tmp)))
+            report(study, trainer, epoch.epoch, epoch.metrics, epoch.provenance, epoch.images, epoch.final, folder)
     except TrainingDiverged as exc:
         marker.write_text(str(exc))
         raise
     finally:
-        # The engine's folder is scratch: Tune's checkpoint (persisted in study.out_dir before tune.report
-        # returns) is what a restart resumes from. Only its per-epoch metrics are kept, in the trial folder.
-        if (out_dir / "metrics.jsonl").is_file():
-            shutil.copy2(out_dir / "metrics.jsonl", trial_dir / ".metrics.jsonl.tmp")
-            os.replace(trial_dir / ".metrics.jsonl.tmp", trial_dir / "metrics.jsonl")
-        shutil.rmtree(out_dir, ignore_errors=True)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -1,18 +1,18 @@
 """What a finished trial keeps on disk (issue 13, bounded storage).
 
-While a trial runs, each Tune checkpoint holds the full engine state (`last.pt`: nets, both optimisers,
-both image pools, RNGs; ~420 MB at 256 px / ngf 64) so a restart continues exactly, plus the generators
-(`generators.pt`, fp32 weights only), the sample grids and the metrics. Tune keeps two: its experiment
-snapshot can lag the newest checkpoint, and a launcher killed with SIGKILL resumes from the one the
-snapshot names.
+While a trial runs, its own folder (`<out_dir>/trials/<key>/`, tuning/trainable.py) holds the full engine
+state (`checkpoints/last.pt`: nets, both optimisers, both image pools, RNGs; ~420 MB at 256 px / ngf 64),
+so a restart or `resume=true` continues exactly. Each evaluation also hands Tune a checkpoint with the
+generators (`generators.pt`, fp32 weights only), the sample grids and the metrics, for the tracker; Tune
+keeps the last two.
 
-Once a launch has ended complete, Tune's final snapshot records every trial as ended and nothing will
-resume them, so the engine state has no reader left: `compact_finished` removes `last.pt` from every
-checkpoint of a trial that ended without error, and `generators.pt` from all but its newest checkpoint
-(the final generators are also in MLflow, `final_generators/`). Grids and metrics (kilobytes) stay.
-Failed trials keep everything, for whoever debugs them. At rest a finished trial costs its generators
-once in Tune's folder and once in MLflow: 2x the two generators (docs/platform.md has the figures,
-`benchmarks/trial_disk.py` measures them).
+Only when every trial of a launch has a final outcome (the launch ended complete: not interrupted, nothing
+left for a resume) does `compact_launch` run: it removes `last.pt` of each trial that ended without error
+(complete, or stopped by ASHA) and `generators.pt` from all but the newest of Tune's checkpoints (the final
+generators are also in MLflow, `final_generators/`). Grids and metrics (kilobytes) stay. Failed trials keep
+their engine state, for whoever debugs them. At rest a finished trial costs its generators once in Tune's
+folder and once in MLflow: 2x the two generators (docs/platform.md has the figures, `benchmarks/trial_disk.py`
+measures them).
 """
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def compact_trial(trial_dir: Path) -> int:
     return freed
 
 
-def compact_finished(results) -> int:
-    """After a complete launch: compact every trial that ended without error (a Tune ResultGrid)."""
-    return sum(compact_trial(Path(result.path)) for result in results if result.error is None and result.path)
+def compact_launch(out_dir: Path, records, experiments: list[str]) -> int:
+    """After a complete launch: drop the engine state of its trials that ended without error (`records`:
+    tuning.trial_records.TrialRecord) and the older generators in its Tune experiments' folders."""
+    from .trial_records import trial_folder
+    freed = 0
+    for record in records:
+        if record.status in ("complete", "stopped"):
+            state = trial_folder(out_dir, record.key) / "checkpoints" / ENGINE_STATE
+            if state.is_file():
+                freed += state.stat().st_size
+                state.unlink()
+    for experiment in experiments:
+        for trial_dir in (Path(out_dir) / experiment).glob("*"):
+            if trial_dir.is_dir():
+                freed += compact_trial(trial_dir)
+    return freed

@@ -48,14 +48,18 @@ def test_where_and_how_fast_may_change_and_new_studies_pass():
         check_continuation(load_study("smoke", ["model.ngf=12"]), history)
 
 
-def test_trial_names_go_on_from_the_highest_number():
+def test_trial_names_go_on_from_the_highest_number(tmp_path):
     def run(name):
         return SimpleNamespace(info=SimpleNamespace(run_name=name))
     assert trials_before([]) == 0
     assert trials_before([run("t0002 lcyc=3"), run("t0004 lcyc=1"), run("study smoke"), run(None)]) == 4
+    from tuning.resume import first_number
+    from tuning.search import optuna_storage
+    from tuning.trial_records import TrialRecords
     study = load_study("smoke")
-    study.trials_before = 4
-    assert study.run_name(1, {"loss.lambda_cyc": 2.0}).startswith("t0005 lcyc=2")
+    records = TrialRecords(optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}"), "smoke")
+    assert first_number(4, records) == 5  # MLflow knows t0004
+    assert study.run_name(5, {"loss.lambda_cyc": 2.0}).startswith("t0005 lcyc=2")
 
 
 def killed_holder(out, launch):

@@ -1,0 +1,71 @@
+"""Clean up after a launcher killed with SIGKILL (issue 21, item 7).
+
+A launcher killed outright cannot clean up: its local Ray's agents and workers may outlive it, Tune's
+staging of its experiments stays in that Ray's session folder, and a worker may have left a half-handed
+checkpoint (`.report-*`) in a trial folder. The next launch of the study, once it holds the study's lock
+(so every earlier launcher of the study has ended), does it for each launch still recorded `running`
+(tuning/launch_state.py) whose launcher is provably gone: on this host and in this PID namespace, the
+processes of that launcher's private Ray (those whose command line or open files are in its session
+folder: the Ray processes it started, and no one else's) end, and the staging goes. Trial folders are
+swept of `.report-*` whatever host the launcher ran on.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+from pathlib import Path
+
+from .launch_state import launches_in, set_status
+from .local_ray import remove_staging
+from .study import Study
+from .trial_records import TRIALS
+from .trainable import STAGING
+
+
+def session_processes(session: str) -> list[int]:
+    """Processes of this user whose command line names `session` or that hold a file open in it."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if session in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+                continue
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd).startswith(session + "/"):
+                    found.append(int(proc.name))
+                    break
+        except OSError:  # gone, or not ours
+            continue
+    return found
+
+
+def gone_here(line: dict) -> bool:
+    from .study_lock import pid_namespace, process_start
+    return (line.get("host") == socket.gethostname() and line.get("pid_namespace", "") == pid_namespace()
+            and process_start(int(line.get("pid", 0))) != line.get("process_start"))
+
+
+def clean_up_dead_launches(study: Study, storage, histories: list[str], own_session: str | None) -> list[str]:
+    """Run with the study's lock held. The launches cleaned up after."""
+    cleaned = []
+    for launch, line in launches_in(storage, histories).items():
+        if line.get("status") != "running" or not gone_here(line):
+            continue
+        session = line.get("ray_session")
+        if session and session != own_session:
+            for pid in session_processes(session):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            remove_staging(session, [p.name for p in study.out_dir.glob(f"{launch}*")] or [launch])
+        set_status(storage, line.get("history") or study.optuna_name, launch, "killed")
+        cleaned.append(launch)
+    for staged in (study.out_dir / TRIALS).glob(f"*/{STAGING}*"):
+        shutil.rmtree(staged, ignore_errors=True)
+    return cleaned
+
