@@ -32,6 +32,7 @@ from .study import Study
 from .trial_records import TRIAL_KEY, trial_folder
 
 DIVERGED = "diverged.txt"
+RESUMES = "resumes.txt"
 STAGING = ".report-"  # prefix of a checkpoint being handed to Tune; one left behind is a killed worker's
 
 
@@ -94,6 +95,9 @@ def run_trial(config: dict, study: Study) -> None:
     cfg = study.engine_config(config, extra=extra)
     cfg.resume = resume
     trainer = Trainer(cfg, log=lambda *a: None, progress=False)
+    if resume:  # for operators (and tests): which process went on from which epoch
+        with open(folder / RESUMES, "a") as f:
+            f.write(f"pid {os.getpid()} went on after epoch {trainer.epoch}\n")
     try:
         again = last_evaluation(trainer) if resume else None
         if again is not None:

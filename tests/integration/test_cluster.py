@@ -108,11 +108,11 @@ def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlfl
                                 stderr=subprocess.STDOUT, text=True)
     try:
         # a trial that has checkpointed epoch 1: find its worker process and the node that runs it
-        trial_dir = wait_for(lambda: next((d for d in sorted(out.glob("smoke-*/run_trial_*"))
-                                           if any(d.glob("checkpoint_*")) and (d / "worker.pid").is_file()), None),
-                             300, "a trial's first checkpoint", launcher)
+        trial_dir = wait_for(lambda: next((d for d in sorted(out.glob("trials/t*"))
+                                           if (d / "checkpoints" / "last.pt").is_file() and (d / "worker.pid").is_file()),
+                                          None), 300, "a trial's first checkpoint", launcher)
         # ... once Tune has registered that checkpoint (the tracker logs an epoch after Tune took the result)
-        trial_id = trial_dir.name.split("_")[2]
+        trial_id = trial_dir.name  # the trial's key: its own folder and its run's trial_id tag
         client = MlflowClient(mlflow_server.url)
 
         def epoch_logged():
@@ -129,15 +129,17 @@ def test_a_trial_whose_node_dies_resumes_on_another_node(cluster, postgres, mlfl
             launcher.kill()
     assert launcher.returncode == 0, output[-4000:]
     assert int((trial_dir / "worker.pid").read_text()) != old_pid  # restarted, on the node still alive
-    # it went on from its checkpoint: the restarted engine began after epoch 1
+    # it went on from its checkpoint (after epoch 1 at least), and the engine wrote each epoch once
+    resumed = (trial_dir / "resumes.txt").read_text().splitlines()
+    assert len(resumed) == 1 and int(resumed[0].rsplit(" ", 1)[1]) >= 1, resumed
     engine_epochs = [json.loads(line)["epoch"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
-    assert engine_epochs and engine_epochs[0] > 1 and engine_epochs[-1] == NODE_DEATH_EPOCHS, engine_epochs
+    assert engine_epochs == list(range(1, NODE_DEATH_EPOCHS + 1)), engine_epochs
     experiment = client.get_experiment_by_name("smoke-multinode")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.study = 'smoke'")
     children = [r for r in runs if r.data.tags.get("kind") != "study"]
     assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
     restarted = [r for r in children if r.data.tags.get("restarts") == "1"]
-    assert len(restarted) == 1 and trial_dir.name.startswith(f"run_trial_{restarted[0].data.tags['trial_id']}")
+    assert len(restarted) == 1 and trial_dir.name == restarted[0].data.tags["trial_id"]
     every_epoch = list(range(1, NODE_DEATH_EPOCHS + 1))
     for run in children:  # the same MLflow run, every epoch and every grid once
         assert epochs_logged(client, run.info.run_id) == every_epoch
@@ -180,12 +182,12 @@ def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlfl
     assert optuna.get_all_study_names(storage) == ["smoke"]  # the lock was released
     trials = optuna.load_study(study_name="smoke", storage=storage).trials
     assert len(trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in trials}
+    by_key = {t.user_attrs["trial_key"]: t for t in trials}
     for run in children:
         assert epochs_logged(client, run.info.run_id) == [1, 2]
         assert epochs_logged(client, run.info.run_id, "objective") == [1, 2]
         assert grid_steps(client, run.info.run_id) == [("a2b", 1), ("a2b", 2), ("b2a", 1), ("b2a", 2)]
-        assert by_ray_id[run.data.tags["trial_id"]].value == pytest.approx(run.data.metrics["objective"])
+        assert by_key[run.data.tags["trial_id"]].value == pytest.approx(run.data.metrics["objective"])
 
 
 def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_path):

@@ -33,9 +33,7 @@ def test_killed_workers_restart_from_their_checkpoint_in_the_same_run(tmp_path):
                 trial_id = child["trial_id"]
                 if trial_id in killed or child["status"] != "RUNNING" or child["epoch"] < 1:
                     continue
-                # Ray (2.60) keeps the trial folder in its session directory and syncs it to study.out_dir
-                # with a later checkpoint: wait for the pid file rather than assume it is there
-                pid_files = list(out.glob(f"smoke-*/run_trial_{trial_id}_*/worker.pid"))
+                pid_files = list(out.glob(f"trials/{trial_id}/worker.pid"))  # the trial's own folder
                 if not pid_files:
                     continue
                 pid_file = pid_files[0]
@@ -73,5 +71,5 @@ def test_a_diverging_trial_fails_with_a_reason_and_the_study_goes_on(tmp_path):
     assert "TrainingDiverged" in absurd.data.tags["error"] and "lower the learning rates" in absurd.data.tags["error"]
     assert not client.get_metric_history(absurd.info.run_id, "fid")  # stopped within its first epoch
     # the marker that stops a restart lives in the study's folder (shared on a cluster), written directly
-    marker = list(out.glob(f"diverge-*/run_trial_{absurd.data.tags['trial_id']}_*/diverged.txt"))
+    marker = list(out.glob(f"trials/{absurd.data.tags['trial_id']}/diverged.txt"))
     assert len(marker) == 1 and "became nan" in marker[0].read_text()

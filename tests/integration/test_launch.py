@@ -84,6 +84,8 @@ def test_smoke_study_end_to_end(tmp_path):
         assert [a.path for a in client.list_artifacts(child.info.run_id, "final_generators")] == [
             "final_generators/generators.pt"]
     # at rest a finished trial keeps its final generators once in Tune's folder, no engine state
+    assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(c.data.tags["trial_id"] for c in everything)
+    assert not list((out / "trials").rglob("last.pt"))
     trial_dirs = [d for d in out.glob("smoke-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
     assert len(trial_dirs) == 8
     for trial_dir in trial_dirs:
@@ -132,9 +134,9 @@ def assert_optuna_agrees_with_mlflow(client, children, trials):
     """One objective everywhere: each Optuna trial's value and intermediate values are the MLflow run's
     objective and its per-epoch history; states match the runs' outcomes."""
     runs = {c.data.tags["trial_id"]: c for c in children}
-    assert {t.user_attrs["ray_trial_id"] for t in trials} == set(runs)
+    assert {t.user_attrs["trial_key"] for t in trials} == set(runs)
     for trial in trials:
-        run = runs[trial.user_attrs["ray_trial_id"]]
+        run = runs[trial.user_attrs["trial_key"]]
         history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "objective")}
         assert trial.intermediate_values == history
         assert trial.value == run.data.metrics["objective"] == history[max(history)]
@@ -214,9 +216,9 @@ def test_eight_concurrent_trials_lose_no_metric_point_or_image(tmp_path):
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
     # Ground truth: what each trial's engine wrote to its own metrics.jsonl.
     expected = {}
-    for path in out.glob("smoke-*/*/metrics.jsonl"):  # the engine's own, kept in each trial folder
+    for path in out.glob("trials/*/metrics.jsonl"):  # the engine's own, in each trial's folder
         records = [json.loads(line) for line in path.read_text().splitlines()]
-        trial_id = path.parent.name.split("_")[2]
+        trial_id = path.parent.name  # the trial's key, its runs' trial_id tag
         expected[trial_id] = sum(1 for r in records for k in metric_names.ALL if k in r)
     assert len(expected) == 8
     for child in children:

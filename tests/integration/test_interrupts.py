@@ -1,0 +1,75 @@
+"""Interrupts are interrupts (issue 21, item 2), and resume reads nothing Tune wrote (item 1).
+
+One two-concurrent smoke study is stopped at 10 random moments (SIGINT, SIGTERM, or two SIGINTs in a row),
+each resume itself the next launch that gets stopped, then resumed to its end: every stop exits 130 with
+nothing marked finished that did not finish and nothing compacted, and the end has every trial FINISHED
+with each epoch logged once. Real Ray, Optuna storage and MLflow store."""
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+
+from tests.helpers import ROOT, run_cli
+from tests.integration.test_launch import runs_of
+
+ARGS = ["study=smoke", "study.confirm_top=0", "study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1",
+        "train.epochs=2", "train.decay_epochs=2", "data.synthetic_train_size=48"]
+MOMENTS = 10
+
+
+def stop_at(out, args, delay, how):
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM if how == "term" else signal.SIGINT)
+            if how == "twice":
+                time.sleep(0.3)
+                proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stdout, stderr
+
+
+def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(tmp_path):
+    out = tmp_path / "stopped"
+    rng = random.Random(21)
+    stops = 0
+    for moment in range(MOMENTS):
+        args = [*ARGS, f"study.out_dir={out}"] + (["resume=true"] if moment else [])
+        code, stdout, stderr = stop_at(out, args, rng.uniform(4, 40), rng.choice(["int", "int", "term", "twice"]))
+        if code == 0:  # the moment fell after the end: start the next round from a finished study
+            break
+        stops += 1
+        assert code == 130, (moment, code, stderr[-3000:])
+        assert "Traceback" not in stderr or "KeyboardInterrupt" in stderr, stderr[-3000:]
+        client, parents, children = runs_of(out)
+        assert not [r for r in parents + children if r.info.status == "RUNNING"]
+        for run in children:  # finished only with its final evaluation; never a run marked done too early
+            if run.info.status == "FINISHED":
+                assert run.data.tags["outcome"] == "complete" and run.data.metrics["epoch"] == 4
+        trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+        assert all(t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE,
+                               optuna.trial.TrialState.WAITING) for t in trials), [t.state for t in trials]
+        unfinished = [r for r in children if r.info.status != "FINISHED"]
+        for run in unfinished:  # nothing compacted: its engine state is there to continue from
+            folder = out / "trials" / run.data.tags["trial_id"]
+            assert (folder / "checkpoints" / "last.pt").is_file() or not (folder / "metrics.jsonl").is_file()
+    assert stops >= 5, f"only {stops} of {MOMENTS} moments fell inside the study"
+    final = run_cli("tuning.launch", *ARGS, f"study.out_dir={out}", "resume=true", timeout=600)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    for child in children:
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [1, 2, 3, 4]
+    trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
+    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert not list((out / "trials").rglob("last.pt"))  # compacted once every trial had its outcome
