@@ -15,32 +15,12 @@ import os
 import shutil
 import signal
 import socket
-from pathlib import Path
 
 from .launch_state import launches_in, set_status
 from .local_ray import remove_staging
+from .reaper import session_processes
 from .study import Study
-from .trial_records import TRIALS
-from .trainable import STAGING
-
-
-def session_processes(session: str) -> list[int]:
-    """Processes of this user whose command line names `session` or that hold a file open in it."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if session in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(proc.name))
-                continue
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd).startswith(session + "/"):
-                    found.append(int(proc.name))
-                    break
-        except OSError:  # gone, or not ours
-            continue
-    return found
+from .trial_records import STAGING, TRIALS
 
 
 def gone_here(line: dict) -> bool:

@@ -33,6 +33,7 @@ class Launch:
     client: object
     own_launches: set[str]
     lock: object = None
+    reaper: object = None  # its pipe is held open for the life of this process
     experiment_id: str = ""
     parent_run_id: str = ""
     results: list = field(default_factory=list)   # Tune's results of each stage that ran
@@ -87,7 +88,7 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
     from .cleanup import clean_up_dead_launches
     from .history import history_names, record_settings
     from .launch_state import begin, claim, storage_identity
-    from .local_ray import session_dir, start_ray
+    from .local_ray import session_dir, start_ray, start_reaper
     from .parent_run import open_parent_run
     from .search import existing_trials, optuna_storage, stored_study
     from .study_lock import launch_of, lock_study
@@ -108,6 +109,8 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
         ray.shutdown()
         raise
     own_session = None if study.launch.ray.address else session_dir()
+    if own_session:  # this Ray ends with this launcher, even one killed outright (tuning/reaper.py)
+        launch.reaper = start_reaper(own_session)
     clean_up_dead_launches(study, storage, history_names(storage, study.name), own_session)
     # A continuation does not queue the reference seeds again; a resumed launch is one if it was one.
     study.continuing = (len(launches(study)) > 1 if launch.resumed

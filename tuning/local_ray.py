@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from cyclegan.configtools import UserError
 
@@ -55,7 +58,6 @@ def remove_staging(session: str | None, experiments: list[str]) -> None:
     (`<session>/artifacts/<time>/<experiment>`): Tune leaves it behind when its launcher is stopped."""
     if not session:
         return
-    from pathlib import Path
     for experiment in experiments:
         for staged in (Path(session) / "artifacts").glob(f"*/{experiment}"):
             shutil.rmtree(staged, ignore_errors=True)
@@ -66,3 +68,12 @@ def stop_ray(experiments: list[str]) -> None:
     if ray.is_initialized():
         remove_staging(session_dir(), experiments)
         ray.shutdown()
+
+
+def start_reaper(session: str) -> subprocess.Popen:
+    """A watcher that ends this launcher's private Ray when the launcher ends, however it ends (kill -9
+    included): it waits for the end of a pipe only the launcher holds open. In its own session, so that a
+    Ctrl+C or a signal to the launcher's process group does not end it first."""
+    return subprocess.Popen([sys.executable, str(Path(__file__).with_name("reaper.py")), session], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            close_fds=True)

@@ -29,11 +29,10 @@ from cyclegan.trainer import Trainer, TrainingDiverged
 
 from .objective import objective_fields
 from .study import Study
-from .trial_records import TRIAL_KEY, trial_folder
+from .trial_records import STAGING, TRIAL_KEY, trial_folder
 
 DIVERGED = "diverged.txt"
 RESUMES = "resumes.txt"
-STAGING = ".report-"  # prefix of a checkpoint being handed to Tune; one left behind is a killed worker's
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -29,6 +29,7 @@ TRIAL_KEY = "__trial_key__"        # trial config key: the platform's name of th
 OPTUNA_NUMBER = "__optuna_number__"  # trial config key: the Optuna trial it reports to (search trials)
 ENDED = ("complete", "stopped", "failed")
 TRIALS = "trials"                  # <out_dir>/trials/<key>/: the trial's folder, owned by the platform
+STAGING = ".report-"               # in a trial folder: a checkpoint being handed to Tune (scratch if left)
 KEY = re.compile(r"t(\d+)$")
 
 

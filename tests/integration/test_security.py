@@ -5,13 +5,14 @@ app), a real local Ray and real Tune state files. One study launch is shared by 
   refuses anonymous requests) but never stdout, stderr, the runs' params/tags, or any file of the study;
 - every socket the launch's Ray processes listen on is a loopback one;
 - nothing of the finished study stays in Ray's temp folder;
-- a tampered tuner.pkl is refused before it is unpickled.
+- resume runs no pickle found in the study folder (it reads the study's storage instead).
 """
 from __future__ import annotations
 
 import os
 import pickle
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, MlflowServer, assert_user_error, descendants, run_cli
+from tests.helpers import ROOT, MlflowServer, descendants, peek_runs, run_cli
 
 PASSWORD = "s3cret-Passw0rd-12345"  # what must never leave the launcher
 SMALL = ["study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1"]
@@ -93,7 +94,7 @@ def secured_launch(auth_server, tmp_path_factory):
     ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
     uri = f"http://alice:{PASSWORD}@127.0.0.1:{auth_server['port']}"
     env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_TMPDIR=str(ray_tmp),
-               CATHOLIC2GOGH_STATE_KEY_FILE=str(out.parent / "state.key"))
+)
     for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
@@ -167,16 +168,46 @@ class Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_a_tampered_tuner_pkl_is_refused_without_running_it(secured_launch, tmp_path):
-    copy = tmp_path / "copy"
-    shutil.copytree(secured_launch["out"], copy)
-    [tuner_pkl] = copy.glob("smoke-*/tuner.pkl")
+def is_pickle(path: Path) -> bool:
+    head = path.read_bytes()[:2]
+    return path.suffix == ".pkl" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def test_resume_runs_no_pickle_found_in_the_study_folder(tmp_path):
+    """An interrupted study with a failed trial; then every pickle under study.out_dir (Tune's tuner.pkl,
+    params.pkl, a failed trial's error.pkl, searcher state) is replaced by a payload: resume=true completes
+    the study from its storage and never runs one (issue 21, item 1)."""
+    study = tmp_path / "diverge.yaml"
+    study.write_text((ROOT / "studies" / "smoke.yaml").read_text().split("search:")[0] + (
+        "search:\n  arm:\n    grid:\n      absurd: {optim.lr_g: 1.0e+30, optim.lr_d: 1.0e+30}\n      sane: {}\n"
+        "study: {metric: fid, max_concurrent: 1, scheduler: none, confirm_top: 0}\ntrial: {cpus: 1}\n"))
+    out = tmp_path / "study"
+    args = [f"study={study}", f"study.out_dir={out}", "train.epochs=2", "train.decay_epochs=2"]
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not any(r["status"] == "RUNNING" and r["epoch"] >= 1
+                                                 for r in peek_runs(out / "mlflow.db")):
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    statuses = sorted(r["status"] for r in peek_runs(out / "mlflow.db"))
+    assert statuses == ["FAILED", "KILLED"], statuses  # the absurd arm failed, the sane one was stopped
     marker = tmp_path / "payload-ran"
     pickle.loads(pickle.dumps(Payload(marker)))  # the payload works when unpickled ...
     assert marker.exists()
     marker.unlink()
-    tuner_pkl.write_bytes(pickle.dumps(Payload(marker)))
-    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={copy}", "resume=true",
-                     env={"CATHOLIC2GOGH_STATE_KEY_FILE": secured_launch["env"]["CATHOLIC2GOGH_STATE_KEY_FILE"]})
-    assert_user_error(result, "tuner.pkl", "refusing to unpickle", "Drop resume=true")
-    assert not marker.exists()  # ... but the launcher never unpickled it
+    pickles = [p for p in out.rglob("*") if p.is_file() and is_pickle(p)]
+    assert any(p.name == "error.pkl" for p in pickles) and any(p.name == "tuner.pkl" for p in pickles), pickles
+    for path in pickles:
+        path.write_bytes(pickle.dumps(Payload(marker)))
+    result = run_cli("tuning.launch", f"study={study}", f"study.out_dir={out}", "resume=true", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not marker.exists()  # ... but the launcher never unpickled one
+    statuses = sorted(r["status"] for r in peek_runs(out / "mlflow.db"))
+    assert statuses == ["FAILED", "FINISHED"], statuses

@@ -68,7 +68,7 @@ def test_a_resumed_repeated_configuration_runs_its_missing_seeds_and_is_told_the
     assert queue == [(a1[TRIAL_KEY], 1), (None, 2)]  # seed 1 goes on, seed 2 starts
     again = KeyedTrials(resumed, records, "L", first_number=3)
     x, y = again.suggest("x"), again.suggest("y")
-    assert y[TRIAL_KEY] == "t0003" and y[OPTUNA_NUMBER] == a0[OPTUNA_NUMBER]
+    assert x[TRIAL_KEY] == a1[TRIAL_KEY] and y[TRIAL_KEY] == "t0003" and y[OPTUNA_NUMBER] == a0[OPTUNA_NUMBER]
     again.on_trial_complete("x", {"objective": 4.0, "epoch": 2, "final": True})
     assert optuna.load_study(study_name="smoke", storage=storage).trials[0].state == optuna.trial.TrialState.RUNNING
     again.on_trial_complete("y", {"objective": 5.0, "epoch": 2, "final": True})
