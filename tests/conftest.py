@@ -8,6 +8,4 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.getbasetemp() / "cache"
     monkeypatch.setenv("CATHOLIC2GOGH_CACHE", str(cache))
     monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
-    # and its own key for signing Tune's state (not the user's ~/.config/catholic2gogh/tune-state.key)
-    monkeypatch.setenv("CATHOLIC2GOGH_STATE_KEY_FILE", str(cache.parent / "config" / "tune-state.key"))
     return cache

@@ -2,7 +2,8 @@
 
 The first SIGINT or SIGTERM sets `STOPPING` and asks Tune for its graceful stop (Tune listens for SIGUSR1;
 its own SIGINT handler is switched off with TUNE_DISABLE_SIGINT_HANDLER, because it treats the trials it
-then stops like trials that ended). From that moment a trial that ends without its final evaluation was
+then stops like trials that ended). The handlers stay for the rest of the launcher's life: a signal that
+arrives while it finishes must not end it half-way with Python's default. From that moment a trial that ends without its final evaluation was
 interrupted, not stopped by ASHA: the searcher tells Optuna nothing about it, the tracker leaves its run to
 be marked KILLED, its record stays `running` (tuning/trial_records.py), and `resume=true` continues it from
 its checkpoint. A second signal raises KeyboardInterrupt at once: the launcher marks its open runs KILLED
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
-
-from ray import tune
 
 STOPPING = threading.Event()  # set by the first SIGINT/SIGTERM of this launcher process
 
@@ -29,35 +29,27 @@ def ended_by_interrupt(result: dict | None, error: bool = False) -> bool:
     return STOPPING.is_set() and not error and not (result or {}).get(FINAL)
 
 
-class Interrupts:
-    """Installed for the launch (a context manager), in the main thread before Tune starts."""
-
-    def __enter__(self):
-        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-        self.previous = {s: signal.signal(s, self.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def on_signal(self, signum, frame):
-        if STOPPING.is_set():
-            raise KeyboardInterrupt  # the second one: stop now
-        STOPPING.set()
-        if callable(signal.getsignal(signal.SIGUSR1)):  # Tune runs: its graceful stop (trials stopped)
-            os.kill(os.getpid(), signal.SIGUSR1)
-        # else: between Tune runs; the launcher checks STOPPING before it starts the next one
-
-    def __exit__(self, *exc):
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-        return False
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_signals_seen = []
 
 
+def on_signal(signum, frame) -> None:
+    _signals_seen.append(signum)
+    if len(_signals_seen) == 2:
+        raise KeyboardInterrupt  # the second one: stop now (any later one is ignored: the launcher is ending)
+    if len(_signals_seen) > 2:
+        return
+    STOPPING.set()
+    print("stopping: the running trials stop and keep their checkpoints; Ctrl+C again to stop at once",
+          file=sys.stderr, flush=True)
+    if callable(signal.getsignal(signal.SIGUSR1)):  # Tune runs: its graceful stop (trials stopped)
+        os.kill(os.getpid(), signal.SIGUSR1)
+    # else: between Tune runs; the launcher checks STOPPING before it starts the next one
 
-class StopOnInterrupt(tune.Stopper):
-    """Ends the Tune experiment once STOPPING is set: it catches a signal that arrived after the launcher
-    checked STOPPING but before Tune listened for SIGUSR1. (Pickled by reference: Tune stores its stopper.)"""
 
-    def __call__(self, trial_id, result) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return STOPPING.is_set()
+def listen() -> None:
+    """Take SIGINT and SIGTERM for the rest of this process (main thread). Called at the start of a launch
+    and again once Ray has started: `ray.init` installs its own SIGTERM handler (it exits at once)."""
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    for s in SIGNALS:
+        signal.signal(s, on_signal)

@@ -7,6 +7,10 @@ opens the MLflow UI on this store.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # Ctrl+C / SIGTERM are the launch's from its first moment, not after the imports below
+    from tuning.interrupts import listen
+    listen()
+
 import logging
 import os
 import re

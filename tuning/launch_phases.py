@@ -87,6 +87,7 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
 
     from .cleanup import clean_up_dead_launches
     from .history import history_names, record_settings
+    from .interrupts import listen
     from .launch_state import begin, claim, storage_identity
     from .local_ray import session_dir, start_ray, start_reaper
     from .parent_run import open_parent_run
@@ -103,6 +104,7 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
               "its unfinished trials run again in this launch", flush=True)
     identity = storage_identity(storage, study)
     start_ray(study, verbose)
+    listen()  # again: ray.init took SIGTERM
     try:
         check_cluster_storage(study, sum(1 for node in ray.nodes() if node.get("Alive")))
     except UserError:
@@ -221,13 +223,13 @@ def finish(study: Study, launch: Launch) -> int:
 
 
 def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) -> int:
-    from .interrupts import Interrupts
-    with Interrupts():  # from here on Ctrl+C and SIGTERM stop the launch cleanly (exit 130)
-        previous = check(study)
-        launch = acquire(study, previous, list(overrides), verbose)
-        try:
-            run(study, launch, verbose)
-        except BaseException as exc:
-            abandon(study, launch, exc)
-            raise
-        return finish(study, launch)
+    from .interrupts import listen
+    listen()  # from here on Ctrl+C and SIGTERM stop the launch cleanly (exit 130)
+    previous = check(study)
+    launch = acquire(study, previous, list(overrides), verbose)
+    try:
+        run(study, launch, verbose)
+    except BaseException as exc:
+        abandon(study, launch, exc)
+        raise
+    return finish(study, launch)

@@ -74,6 +74,6 @@ def start_reaper(session: str) -> subprocess.Popen:
     """A watcher that ends this launcher's private Ray when the launcher ends, however it ends (kill -9
     included): it waits for the end of a pipe only the launcher holds open. In its own session, so that a
     Ctrl+C or a signal to the launcher's process group does not end it first."""
-    return subprocess.Popen([sys.executable, str(Path(__file__).with_name("reaper.py")), session], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            close_fds=True)
+    reaper = [sys.executable, str(Path(__file__).with_name("reaper.py")), session, str(os.getpid())]
+    return subprocess.Popen(reaper, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True)

@@ -1,4 +1,4 @@
-"""`python tuning/reaper.py SESSION`: ends a launcher's private Ray once the launcher has ended (issue 21, 7).
+"""`python tuning/reaper.py SESSION LAUNCHER_PID`: ends a launcher's private Ray once the launcher has ended (issue 21, 7).
 
 Started by the launcher with a pipe on its standard input that only the launcher holds: the read below
 returns when the launcher's process ends, whether it returned, raised or was killed with SIGKILL (the kernel
@@ -9,6 +9,7 @@ platform (tuning/cleanup.py uses its `session_processes` too).
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 
@@ -31,9 +32,22 @@ def session_processes(session: str) -> list[int]:
     return found
 
 
-def main(session: str) -> None:
-    sys.stdin.buffer.read()  # returns at end of file: the launcher has ended
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def main(session: str, launcher: int) -> None:
+    sys.stdin.buffer.read()  # returns at end of file: the launcher is ending (it closes the pipe as it exits)
+    deadline = time.time() + 60
+    while alive(launcher) and time.time() < deadline:  # its own exit (atexit handlers, Ray's shutdown) first
+        time.sleep(0.2)
     for pid in session_processes(session):
+        if pid == launcher:
+            continue
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -41,4 +55,4 @@ def main(session: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]))

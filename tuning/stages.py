@@ -19,7 +19,7 @@ from ray.tune.search import ConcurrencyLimiter
 from .confirm import plan, record_round
 from .console import ConsoleReporter
 from .history import trials_before
-from .interrupts import StopOnInterrupt, interrupted
+from .interrupts import STOPPING, interrupted
 from .objective import OBJECTIVE
 from .parent_run import study_trial_runs
 from .resume import KeyedTrials, ResumedTrials, first_number, missing_seeds
@@ -36,6 +36,17 @@ def run_config(study: Study, name: str, tracker: MlflowTracker, verbose: bool) -
                           verbose=1 if verbose else 0,  # Ray's progress tables only with --verbose
                           failure_config=tune.FailureConfig(max_failures=study.launch.study.max_failures),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+
+
+class StopOnInterrupt(tune.Stopper):
+    """Ends the Tune experiment once STOPPING is set: it catches a signal that arrived after the launcher
+    checked STOPPING but before Tune listened for SIGUSR1. (Pickled by reference: Tune stores its stopper.)"""
+
+    def __call__(self, trial_id, result) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return STOPPING.is_set()
 
 
 def tune_folder(trial) -> str:

@@ -1,6 +1,6 @@
 """Interrupts are interrupts (issue 21, item 2), and resume reads nothing Tune wrote (item 1).
 
-One two-concurrent smoke study is stopped at 10 random moments (SIGINT, SIGTERM, or two SIGINTs in a row),
+One two-concurrent smoke study (4 trials) is stopped at 10 random moments (SIGINT, SIGTERM, or two SIGINTs in a row),
 each resume itself the next launch that gets stopped, then resumed to its end: every stop exits 130 with
 nothing marked finished that did not finish and nothing compacted, and the end has every trial FINISHED
 with each epoch logged once. Real Ray, Optuna storage and MLflow store."""
@@ -13,10 +13,10 @@ import time
 import optuna
 
 from tests.helpers import ROOT, run_cli
-from tests.integration.test_launch import runs_of
+from tests.integration.test_launch import runs_of, store
 
-ARGS = ["study=smoke", "study.confirm_top=0", "study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1",
-        "train.epochs=2", "train.decay_epochs=2", "data.synthetic_train_size=48"]
+ARGS = ["study=smoke", "study.confirm_top=0", "study.num_samples=4", "study.max_concurrent=2", "trial.cpus=1",
+        "train.epochs=2", "train.decay_epochs=2", "data.synthetic_train_size=320"]
 MOMENTS = 10
 
 
@@ -42,13 +42,20 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
     rng = random.Random(21)
     stops = 0
     for moment in range(MOMENTS):
-        args = [*ARGS, f"study.out_dir={out}"] + (["resume=true"] if moment else [])
-        code, stdout, stderr = stop_at(out, args, rng.uniform(4, 40), rng.choice(["int", "int", "term", "twice"]))
+        # stopped before it recorded itself, a launch has nothing to resume: it is started again
+        args = [*ARGS, f"study.out_dir={out}"] + (["resume=true"] if (out / "launches.json").is_file() else [])
+        delay, how = rng.uniform(3, 16), rng.choice(["int", "int", "term", "twice"])
+        code, stdout, stderr = stop_at(out, args, delay, how)
         if code == 0:  # the moment fell after the end: start the next round from a finished study
             break
         stops += 1
-        assert code == 130, (moment, code, stderr[-3000:])
-        assert "Traceback" not in stderr or "KeyboardInterrupt" in stderr, stderr[-3000:]
+        # 130; after a second Ctrl+C that lands while Ray starts, Python may end by re-raising SIGINT once the
+        # launcher has handled it ("interrupted" printed, exit code -2, which a shell shows as 130 too)
+        assert code == 130 or (how == "twice" and code == -signal.SIGINT and "interrupted" in stderr), (
+            moment, code, stderr[-3000:])
+        assert "Traceback" not in stderr, stderr[-3000:]
+        if not (out / "mlflow.db").is_file() or store(out).get_experiment_by_name("smoke") is None:
+            continue  # stopped before MLflow had a run of it
         client, parents, children = runs_of(out)
         assert not [r for r in parents + children if r.info.status == "RUNNING"]
         for run in children:  # finished only with its final evaluation; never a run marked done too early
@@ -61,15 +68,15 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
         for run in unfinished:  # nothing compacted: its engine state is there to continue from
             folder = out / "trials" / run.data.tags["trial_id"]
             assert (folder / "checkpoints" / "last.pt").is_file() or not (folder / "metrics.jsonl").is_file()
-    assert stops >= 5, f"only {stops} of {MOMENTS} moments fell inside the study"
+    assert stops >= 8, f"only {stops} of {MOMENTS} moments fell inside the study"
     final = run_cli("tuning.launch", *ARGS, f"study.out_dir={out}", "resume=true", timeout=600)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     client, parents, children = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
     for child in children:
         assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
         assert [m.step for m in client.get_metric_history(child.info.run_id, "fid")] == [1, 2, 3, 4]
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
-    assert len(trials) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert not list((out / "trials").rglob("last.pt"))  # compacted once every trial had its outcome

@@ -357,3 +357,11 @@ def test_a_second_launch_continues_the_study(tmp_path):
     # the next scheduled launch goes on with the newest history and its settings
     again = run_cli("tuning.launch", *args, timeout=120)
     assert again.returncode == 2 and "model.ngf (12 -> 8)" in again.stderr, again.stderr
+    # another folder (another storage) on this study's MLflow store, other settings: refused before anything
+    # is created, naming both storages; never one best=true over both (issue 21, item 5)
+    other = tmp_path / "other"
+    elsewhere = run_cli("tuning.launch", "study=smoke", f"study.out_dir={other}", f"mlflow.tracking_uri=sqlite:///{out / 'mlflow.db'}",
+                        "model.ngf=12", timeout=120)
+    assert elsewhere.returncode == 2 and elsewhere.stderr.count("\n") == 1, elsewhere.stderr
+    assert f"{out / 'optuna.db'}" in elsewhere.stderr and f"{other / 'optuna.db'}" in elsewhere.stderr
+    assert "mlflow.experiment=NAME" in elsewhere.stderr and not (other / "optuna.db").exists()
