@@ -180,16 +180,19 @@ def test_resume_runs_no_pickle_found_in_the_study_folder(tmp_path):
     study = tmp_path / "diverge.yaml"
     study.write_text((ROOT / "studies" / "smoke.yaml").read_text().split("search:")[0] + (
         "search:\n  arm:\n    grid:\n      absurd: {optim.lr_g: 1.0e+30, optim.lr_d: 1.0e+30}\n      sane: {}\n"
-        "study: {metric: fid, max_concurrent: 1, scheduler: none, confirm_top: 0}\ntrial: {cpus: 1}\n"))
+        "study: {metric: fid, max_concurrent: 2, scheduler: none, confirm_top: 0}\ntrial: {cpus: 1}\n"))
     out = tmp_path / "study"
-    args = [f"study={study}", f"study.out_dir={out}", "train.epochs=2", "train.decay_epochs=2"]
+    args = [f"study={study}", f"study.out_dir={out}", "train.epochs=3", "train.decay_epochs=3",
+            "data.synthetic_train_size=320"]  # the sane arm trains for a while after the absurd one failed
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         deadline = time.time() + 300
-        while time.time() < deadline and not any(r["status"] == "RUNNING" and r["epoch"] >= 1
-                                                 for r in peek_runs(out / "mlflow.db")):
-            time.sleep(0.5)
+        def failed_and_running():
+            runs = peek_runs(out / "mlflow.db")
+            return any(r["status"] == "FAILED" for r in runs) and any(r["status"] == "RUNNING" for r in runs)
+        while time.time() < deadline and proc.poll() is None and not failed_and_running():
+            time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=180)
     finally:
