@@ -162,7 +162,7 @@ def abandon(study: Study, launch: Launch, exc: BaseException) -> None:
     from .parent_run import close_open_runs
     status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
     try:
-        close_open_runs(launch.client, launch.experiment_id, launch.parent_run_id, status=status)
+        close_open_runs(launch.client, launch.experiment_id, study.name, launch.parent_run_id, status=status)
         launch.client.set_terminated(launch.parent_run_id, status=status)
     except (MlflowException, OSError):
         pass  # the tracking server is gone too; the original error is the one to show
@@ -192,7 +192,7 @@ def finish(study: Study, launch: Launch) -> int:
     try:
         if (study.out_dir / BEHIND).is_file():  # the tracker could not log everything: say so, mark nothing
             raise MlflowException(f"results of trials {(study.out_dir / BEHIND).read_text()} are not logged yet")
-        close_open_runs(launch.client, launch.experiment_id, launch.parent_run_id)
+        close_open_runs(launch.client, launch.experiment_id, study.name, launch.parent_run_id)
         if launch.complete:
             fail_orphans(launch.storage, study.optuna_name, launch.own_launches)
             best = mark_best(launch.client, study, launch.parent_run_id)

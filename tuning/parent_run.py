@@ -36,9 +36,14 @@ def study_trial_runs(client: MlflowClient, experiment_id: str, study_name: str) 
     return [run for run in runs if run.data.tags.get("kind") != "study"]
 
 
-def close_open_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, status: str = "KILLED") -> int:
-    """Mark child runs still RUNNING (an interrupted study) so that no run is left RUNNING."""
-    open_runs = [r for r in child_runs(client, experiment_id, parent_run_id) if r.info.status == "RUNNING"]
+def close_open_runs(client: MlflowClient, experiment_id: str, study_name: str, parent_run_id: str,
+                    status: str = "KILLED") -> int:
+    """Mark the study's runs still RUNNING (an interrupted launch) so that no run is left RUNNING: this
+    launch's trial runs, those of earlier launches whose trials it ran again, and the parent runs of
+    launchers killed outright (the study's lock is held: no other launch of it runs now)."""
+    runs = client.search_runs([experiment_id], filter_string=f"tags.study = '{study_name}' and attributes.status = 'RUNNING'",
+                              max_results=50000)
+    open_runs = [r for r in runs if r.info.run_id != parent_run_id]
     for run in open_runs:
         client.set_terminated(run.info.run_id, status=status)
     return len(open_runs)

@@ -68,24 +68,34 @@ def keyed(study: Study, searcher, records: TrialRecords, launch: str, client, ex
 
 def search(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
            verbose: bool, resumed: bool) -> tuple[object, bool]:
-    """Run the search stage (or what an interrupted launch left of it): (Tune's results or None, complete)."""
+    """Run the search stage (or what an interrupted launch left of it): (Tune's results or None, complete).
+    A new launch first takes over the unfinished trials of earlier launches whose launchers are gone (the
+    study's lock is held: none runs now) and runs them from their checkpoints, then proposes its own."""
     s = study.launch.study
     records = TrialRecords(storage, study.optuna_name, s.mode)
     before = [r for r in records.of_launch(launch) if r.stage == "search"] if resumed else []
+    adopted = [r for r in records.all() if r.stage == "search" and not r.ended and r.launch != launch]
+    for record in adopted:  # from now on this launch's: its end, its compaction
+        record.launch = launch
+        records.put(record)
+    numbers = {r.number for r in adopted if r.number is not None}
+    siblings = [r for r in records.all() if r.ended and r.number in numbers and r not in before]  # ended seeds
     left = max(0, study.num_trials - len(before))  # trials the interrupted launch had not started
-    extra = missing_seeds(before, s.seeds)
-    proposals = max(0, left - len(extra))
-    searcher = make_searcher(study, storage, launch) if proposals or not resumed else None
-    if resumed:
-        searcher = ResumedTrials(searcher, before, s.seeds, stored_study(storage, study.optuna_name))
-    count = (len(searcher.queue) + proposals) if resumed else study.num_trials
+    proposals = max(0, left - len(missing_seeds(before, s.seeds)))
+    searcher = make_searcher(study, storage, launch) if proposals else None
+    if before or adopted:
+        searcher = ResumedTrials(searcher, before + adopted + siblings, s.seeds, stored_study(storage, study.optuna_name))
+    count = (len(searcher.queue) + proposals) if isinstance(searcher, ResumedTrials) else proposals
+    if adopted:
+        print(f"study {study.name}: {len(adopted)} unfinished trial(s) of an earlier launch run first, each from "
+              "its checkpoint", flush=True)
     if count == 0:
         return None, not interrupted()
     tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
     tuner = tune.Tuner(trainable,
                        tune_config=tune.TuneConfig(search_alg=keyed(study, searcher, records, launch, client,
                                                                     experiment_id),
-                                                   scheduler=make_scheduler(study, before), num_samples=count,
+                                                   scheduler=make_scheduler(study, before + adopted), num_samples=count,
                                                    metric=OBJECTIVE, mode=s.mode, trial_dirname_creator=tune_folder),
                        run_config=run_config(study, experiment_name(launch, resumed), tracker, verbose))
     results = tuner.fit()

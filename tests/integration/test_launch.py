@@ -250,9 +250,10 @@ def ray_processes(session_root):
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_signal):
     """SIGINT with both trials running: exit 130, nothing marked finished that did not finish (issue 21's
-    first failure: exit 0, both runs FINISHED, last.pt deleted). SIGKILL of the launcher, which is also the
-    MLflow writer: nothing can be marked, but its Ray ends with it, and resume loses no point and logs no
-    epoch twice. Resume reads the study's storage, not Tune's files."""
+    first failure: exit 0, both runs FINISHED, last.pt deleted), then resume=true. SIGKILL of the launcher,
+    which is also the MLflow writer: nothing can be marked, but its Ray ends with it; then a plain launch
+    (a nightly schedule after a crash) runs the two unfinished trials first, then its own two. Either way no
+    point is lost and no epoch logged twice; the study's storage is read, not Tune's files."""
     out = tmp_path / "resume"
     ray_tmp = Path(tempfile.mkdtemp(prefix="rk", dir="/tmp"))  # short: Ray's socket paths have a length limit
     args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", "study.max_concurrent=2",
@@ -284,19 +285,24 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
         assert len(list((out / "trials").glob("*/checkpoints/last.pt"))) == 2  # nothing compacted
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.RUNNING] * 2  # told nothing: to be continued
-    again = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "resume=true", timeout=600,
-                    env={"RAY_TMPDIR": str(ray_tmp)})
+    plain = stop_signal == signal.SIGKILL
+    again = run_cli("tuning.launch", *(args if plain else ["study=smoke", f"study.out_dir={out}", "resume=true"]),
+                    timeout=600, env={"RAY_TMPDIR": str(ray_tmp)})
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "2 trials" in again.stdout  # study.num_samples=2 came back from the stored arguments
     client, parents, children = runs_of(out)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 2 and len({c.data.tags["trial_id"] for c in children}) == 2
+    oldest_first = sorted(parents, key=lambda r: r.info.start_time)
+    assert [p.info.status for p in oldest_first] == (["KILLED", "FINISHED"] if plain else ["FINISHED"])
+    assert len(children) == (4 if plain else 2) and len({c.data.tags["trial_id"] for c in children}) == len(children)
     assert all(c.info.status == "FINISHED" for c in children)
-    for child in children:  # every epoch exactly once, each trial going on from its checkpoint
+    if plain:
+        assert "2 unfinished trial(s) of an earlier launch run first" in again.stdout
+    for child in children:  # every epoch exactly once, each interrupted trial going on from its checkpoint
         assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
-        assert (out / "trials" / child.data.tags["trial_id"] / "resumes.txt").is_file()
+        assert (out / "trials" / child.data.tags["trial_id"] / "resumes.txt").is_file() == (
+            child.info.run_name.split()[0] in ("t0001", "t0002"))
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * len(children)
     # the killed launch's staging in its Ray session folder is gone (the resume cleaned up after it)
     assert not [p for p in ray_tmp.rglob("*") if p.suffix == ".pt" or "checkpoint_" in p.name]
     shutil.rmtree(ray_tmp, ignore_errors=True)
