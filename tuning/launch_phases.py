@@ -20,7 +20,7 @@ from cyclegan.configtools import UserError
 
 from .launches import history_of_last_launch, launch_arguments, last_launch, launches, record_launch, resume_command
 from .preflight import (check_cluster_storage, check_out_dir, check_reachable, check_storage, check_tracking,
-                        not_yet_created, prepare_inputs)
+                        create_stores_whole, not_yet_created, prepare_inputs)
 from .redact import redact, take_credentials
 from .study import Study
 
@@ -95,7 +95,8 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
     from .study_lock import launch_of, lock_study
     study.out_dir.mkdir(parents=True, exist_ok=True)
     name = previous or f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    storage = optuna_storage(study.storage_url)  # created only now: every check has passed
+    create_stores_whole(study)  # created only now: every check has passed
+    storage = optuna_storage(study.storage_url)
     lock, killed_holder = lock_study(study, name, storage)
     launch = Launch(name, previous is not None, storage, MlflowClient(study.tracking_uri), {name}, lock)
     if killed_holder:  # its launcher was killed: the trials it left RUNNING are this launch's to close
@@ -136,16 +137,21 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
 def run(study: Study, launch: Launch, verbose: bool) -> None:
     from ray import tune
 
+    from .catch_up import catch_up
     from .interrupts import interrupted
     from .stages import confirm, search
-    from .tracking import BEHIND
+    from .tracking import BEHIND, MlflowTracker
     from .trainable import run_trial
+    from .trial_records import TrialRecords
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
                                     {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
     args = (study, trainable, launch.storage, launch.name, launch.client, launch.experiment_id,
             launch.parent_run_id, verbose)
     if interrupted():
         return
+    if launch.resumed:  # what MLflow did not take before (a server down at the end), from the trials' files
+        tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
+        catch_up(study, tracker, launch.name, TrialRecords(launch.storage, study.optuna_name).of_launch(launch.name))
     results, complete = search(*args, resumed=launch.resumed)
     launch.results.append(results)
     if complete and not interrupted() and not (study.out_dir / BEHIND).is_file():

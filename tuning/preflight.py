@@ -106,3 +106,28 @@ def prepare_inputs(study: Study) -> None:
     base = study.base_config()
     if base.eval.backbone == "inception":
         load_inception(base.eval)
+
+
+def create_stores_whole(study: Study) -> None:
+    """Create the study's SQLite stores (Optuna, MLflow) whole or not at all: each is built under a temporary
+    name and linked into place only once its tables exist, so a Ctrl+C (or kill) while a first launch creates
+    them never leaves a half-made database that the next launch cannot open. `os.link` fails if another
+    launcher linked its store first: then that one is used."""
+    from mlflow.tracking import MlflowClient
+
+    from .search import optuna_storage
+    makers = {study.storage_url: lambda url: optuna_storage(url).get_all_studies(),
+              study.tracking_uri: lambda url: MlflowClient(url).search_experiments(max_results=1)}
+    for url, make in makers.items():
+        if not not_yet_created(url):
+            continue
+        final = Path(url.removeprefix("sqlite:///"))
+        partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
+        partial.unlink(missing_ok=True)
+        make(f"sqlite:///{partial}")
+        try:
+            os.link(partial, final)
+        except FileExistsError:
+            pass  # another first launch of the study made it a moment ago
+        finally:
+            partial.unlink(missing_ok=True)

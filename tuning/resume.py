@@ -66,15 +66,17 @@ class KeyedTrials(Wrapper):
             record = TrialRecord(config[TRIAL_KEY], self.launch, config.get("__stage__", "search"), config,
                                  number=config.get(OPTUNA_NUMBER))
             self.records.put(record)
-            if record.number is not None and not config.get(REPEAT_INDEX):
+            if record.number is not None:
                 self.name_optuna_trial(record)
         self.keys[trial_id] = config[TRIAL_KEY]
         return config
 
     def name_optuna_trial(self, record: TrialRecord) -> None:
+        """The Optuna trial names its trial (with `study.seeds > 1`, the first of its seeds handed out)."""
         storage = self.records.storage
         trial_id = storage.get_trial_id_from_study_id_trial_number(self.records.study_id, record.number)
-        storage.set_trial_user_attr(trial_id, "trial_key", record.key)
+        if "trial_key" not in storage.get_trial_user_attrs(trial_id):
+            storage.set_trial_user_attr(trial_id, "trial_key", record.key)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.inner.on_trial_result(trial_id, result)

@@ -99,10 +99,13 @@ def test_results_mlflow_did_not_take_wait_in_tunes_files_and_are_logged_on_resum
     assert "they wait in Tune's files" in stderr
     last = stderr.strip().splitlines()[-1]
     assert "did not answer at the end of the launch" in last and "resume=true" in last, last
+    # the command it prints names where the results go: a resume never takes that from study.out_dir
+    assert f"study=smoke study.out_dir={out} mlflow.tracking_uri={server.url} resume=true" in last, last
     server.start()
     try:
         again = subprocess.run([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
-                                "resume=true"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                                f"mlflow.tracking_uri={server.url}", "resume=true"], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         from mlflow.tracking import MlflowClient
         client = MlflowClient(server.url)
