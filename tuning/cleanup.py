@@ -14,26 +14,20 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 
 from .launch_state import launches_in, set_status
 from .local_ray import remove_staging
 from .reaper import session_processes
+from .study_lock import process_gone_here
 from .study import Study
 from .trial_records import STAGING, TRIALS
-
-
-def gone_here(line: dict) -> bool:
-    from .study_lock import pid_namespace, process_start
-    return (line.get("host") == socket.gethostname() and line.get("pid_namespace", "") == pid_namespace()
-            and process_start(int(line.get("pid", 0))) != line.get("process_start"))
 
 
 def clean_up_dead_launches(study: Study, storage, histories: list[str], own_session: str | None) -> list[str]:
     """Run with the study's lock held. The launches cleaned up after."""
     cleaned = []
     for launch, line in launches_in(storage, histories).items():
-        if line.get("status") != "running" or not gone_here(line):
+        if line.get("status") != "running" or not process_gone_here(line):
             continue
         session = line.get("ray_session")
         if session and session != own_session:

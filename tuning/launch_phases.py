@@ -58,18 +58,17 @@ def check(study: Study) -> str | None:
     without_credentials(study)
     check_out_dir(study)
     previous = last_launch(study) if study.launch.resume else None
-    exists = not not_yet_created(study.storage_url)
+    check_storage(study)
+    existing = None if not_yet_created(study.storage_url) else optuna_storage(study.storage_url)
     if study.launch.resume:
         study.history = history_of_last_launch(study)
-        if previous is None or (exists and is_complete(optuna_storage(study.storage_url), study.optuna_name, previous)):
+        if previous is None or (existing is not None and is_complete(existing, study.optuna_name, previous)):
             raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
                             "drop resume=true to start the study")
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
     check_tracking(study)
-    check_storage(study)
-    existing = optuna_storage(study.storage_url) if exists else None
     if existing is not None:  # a continuation: the same settings as the stored trials
         study.history = study.history or choose_history(study, existing)
         check_continuation(study, stored_study(existing, study.optuna_name))

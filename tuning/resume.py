@@ -22,7 +22,7 @@ from .interrupts import ended_by_interrupt
 from .objective import FINAL, OBJECTIVE
 from .search import report_value, tell_outcome
 from .study import REPEAT_INDEX
-from .trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecord, TrialRecords, key_number
+from .trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecord, TrialRecords
 
 
 class Wrapper(Searcher):
@@ -173,5 +173,3 @@ def first_number(trials_before: int, records: TrialRecords) -> int:
     """The number of the next new trial: after every trial MLflow and the storage know of."""
     return max(trials_before, records.highest_number()) + 1
 
-
-__all__ = ["KeyedTrials", "ResumedTrials", "first_number", "key_number", "missing_seeds"]

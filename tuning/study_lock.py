@@ -109,14 +109,20 @@ class StudyLock:
             pass
 
 
+def process_gone_here(holder: dict) -> bool | None:
+    """For a process recorded with pid, host, PID namespace and start time: whether it is gone, when it ran
+    where its pid means the same process as here (this host and this PID namespace); None elsewhere."""
+    here = holder.get("host") == socket.gethostname() and holder.get("pid_namespace", "") == pid_namespace()
+    if not (here and holder.get("process_start")):
+        return None
+    return process_start(int(holder.get("pid", 0))) != holder["process_start"]
+
+
 def holder_is_gone(holder: dict, now: float) -> bool:
     """`now`: the storage's clock (db_now). A holder is looked up by pid only where its pid means the same
-    process as here: this host and this PID namespace."""
-    here = holder.get("host") == socket.gethostname() and holder.get("pid_namespace", "") == pid_namespace()
-    if here and holder.get("process_start"):
-        pid = int(holder.get("pid", 0))
-        return process_start(pid) != holder["process_start"]
-    return now - float(holder.get("heartbeat", 0)) > STALE_S
+    process as here; elsewhere by its heartbeat."""
+    gone = process_gone_here(holder)
+    return gone if gone is not None else now - float(holder.get("heartbeat", 0)) > STALE_S
 
 
 def read_holder(storage, lock_name: str) -> tuple[int, dict] | None:

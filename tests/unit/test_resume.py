@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
-from tuning.launches import DESTINATIONS, launch_arguments, record_launch, with_stored_overrides
+from tuning.launches import launch_arguments, record_launch, with_stored_overrides
 from tuning.resume import KeyedTrials, ResumedTrials
 from tuning.search import make_searcher, optuna_storage
 from tuning.study import REPEAT_INDEX, load_study
@@ -90,11 +90,9 @@ def test_resume_takes_destinations_from_the_command_line_and_refuses_stored_ones
     # someone appends another address to launches.json: the resume is refused, nothing is sent there
     path = out / "launches.json"
     launches = json.loads(path.read_text())
-    launches[-1]["overrides"].append("mlflow.tracking_uri=http://127.0.0.9:80")
+    launches[-1]["overrides"].append("mlflow.tracking_uri=http://127.0.0.1:9")
     path.write_text(json.dumps(launches))
-    for key in DESTINATIONS:
-        assert key in "mlflow.tracking_uri study.storage ray.address"
-    with pytest.raises(UserError, match=r"used mlflow.tracking_uri=http://127.0.0.9:80"):
+    with pytest.raises(UserError, match=r"used mlflow.tracking_uri=http://127.0.0.1:9"):
         with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true", "mlflow.tracking_uri=http://127.0.0.1:5999"])
 
 
