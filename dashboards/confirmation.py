@@ -1,19 +1,21 @@
 """The confirmation section: the study's answer on seeds its selection never saw (tuning/confirm.py).
 
-Reads the `stage=confirm` runs of the newest round, pairs each candidate with the reference settings seed by
-seed, corrects the candidates as one family (Holm) and names the answer: the best candidate confirmed better
-than the reference, or the reference itself. The verdicts come from `tuning.confirm.verdicts`, the function
-the launcher uses for `best=true` and the registry, so the page and MLflow cannot disagree.
+Reads the `stage=confirm` runs of the newest round and replays their race (tuning.race.replay, with the
+design the runs carry): the looks it took, which candidates dropped out, which one was shown better, or
+that none was and the smallest gain the race could have seen. `tuning.confirm.race_of` is the function the
+launcher uses for `best=true` and the registry, so the page and MLflow cannot disagree.
 """
 from __future__ import annotations
 
 import html
 import math
 
-from tuning.confirm import verdicts, winner
-from tuning.objective import family_text
+from tuning.confirm import design_of, race_of
+from tuning.race import answer_text, gain_interval
 
 from .runs import StudyRuns
+
+STATUS = {"better": "shown better", "dropped": "dropped", "not shown": "not shown better"}
 
 
 def section(runs: StudyRuns, fmt) -> str:
@@ -25,38 +27,38 @@ def section(runs: StudyRuns, fmt) -> str:
     if done.empty:
         return "<h2>Confirmation on fresh seeds</h2><p class=note>No confirmation run finished.</p>"
     latest = done[done["confirm_round"] == done["confirm_round"].max()]
+    race = next((d for d in map(design_of, latest.get("race", [])) if d is not None), None)
+    if race is None:
+        return ("<h2>Confirmation on fresh seeds</h2><p class=note>These confirmation runs carry no race design "
+                "(an older launch): rerun the study to confirm its answer.</p>")
     keys = [k for k in runs.searched if k in latest]
     rows = [(tuple(r[k] for k in keys), int(r["seed"]), float(r["objective"]), r["run_name"], bool(r["baseline"]))
             for _, r in latest.iterrows()]
-    reference, candidates = verdicts(rows, runs.mode)
-    answer = winner(reference, candidates, runs.mode)
-    seeds = sorted(latest["seed"].unique())
-    if reference is not None and answer is reference:
-        headline = (f"No candidate is confirmed better than the reference settings on {len(seeds)} fresh seeds: "
-                    f"the reference settings stay the study's answer ({runs.metric} {fmt(reference.mean)}).")
-    elif reference is None:
-        headline = (f"No run of the reference settings in the confirmation: {html.escape(str(answer.run))} has the best "
-                    f"mean over {len(seeds)} fresh seeds ({runs.metric} {fmt(answer.mean)}), with no verdict against them.")
-    else:
-        c = answer.comparison
-        headline = (f"Confirmed on {len(seeds)} fresh seeds: <b>{html.escape(str(answer.run))}</b> is better than the "
-                    f"reference settings ({runs.metric} {fmt(answer.mean)} vs {fmt(reference.mean)}, {html.escape(c.text())}, "
-                    f"{html.escape(family_text([x.comparison for x in candidates]))}).")
+    result = race_of(rows, runs.mode, race)
+    sigma = runs.noise_model().sigma
+    headline = html.escape(answer_text(result, runs.metric, runs.mode, sigma, name=lambda e: str(e.run)))
+    seeds = result.seeds
     body = []
-    for c in ([reference] if reference is not None else []) + candidates:
+    for c in ([result.reference] if result.reference is not None else []) + result.candidates:
         values = " / ".join(fmt(c.values[s]) if s in c.values else "–" for s in seeds)
-        verdict = "reference" if c is reference else (c.comparison.verdict if c.comparison is not None else "")
-        vs = "" if c.comparison is None else (f"{c.comparison.difference:+.3g} (no verdict)"
-                                              if math.isnan(c.comparison.half_width) else html.escape(c.comparison.text()))
+        if c is result.reference:
+            verdict, vs = "reference", ""
+        elif c.comparison is None or math.isnan(c.comparison.half_width):
+            verdict, vs = STATUS.get(c.status, c.status), ""
+        else:
+            gain, low, high = gain_interval(c.comparison, runs.mode)
+            verdict, vs = STATUS.get(c.status, c.status), f"{gain:+.3g} [{low:.3g}, {high:.3g}] after {len(c.values)} seeds"
         body.append(f"<tr><td class=l>{html.escape(str(c.run))}</td><td>{verdict}</td><td><b>{fmt(c.mean)}</b></td>"
-                    f"<td>{values}</td><td>{vs}</td></tr>")
-    pairs = min((len(c.values) for c in candidates), default=0)
-    return (f"<h2>Confirmation on fresh seeds</h2><p class=note id=confirmed>{headline}</p>"
+                    f"<td>{values}</td><td>{html.escape(vs)}</td></tr>")
+    return (f"<h2>Confirmation on fresh seeds</h2><p class=note id=confirmed>{headline[0].upper() + headline[1:]}.</p>"
             f"<table><tr><th class=l>configuration (its most typical run)</th><th>verdict</th><th>{runs.metric} mean"
-            f"</th><th>seeds {', '.join(str(s) for s in seeds)}</th><th>vs reference, paired ± noise</th></tr>"
-            f"{''.join(body)}</table><p class=legend>The top configurations of the search and the reference settings "
-            f"ran again on seeds no search trial used; each candidate is compared with the reference seed by seed "
-            f"(at least {pairs} pairs; a paired verdict needs 3), all candidates corrected together "
-            f"({html.escape(family_text([c.comparison for c in candidates if c.comparison is not None]))}). This is the "
-            "study's answer: best=true and the registry's best alias point to it. The leaderboard below is the search "
-            "stage, whose best is picked and measured on the same evaluation (not confirmed).</p>")
+            f"</th><th>seeds {', '.join(str(s) for s in seeds)}</th><th>gain over the reference [interval at the "
+            f"race's level]</th></tr>{''.join(body)}</table><p class=legend>The top configurations of the search "
+            f"raced the reference settings on seeds no search trial used (looks after "
+            f"{', '.join(map(str, race.looks))} seeds, at most {race.budget} runs): at each look every candidate "
+            "still in the race gets a one-sided paired test against the reference, all candidates corrected "
+            "together (Holm) and the error spread over the looks, so the chance of calling a candidate better "
+            "that is not stays under 5 %; a candidate not ahead of the reference drops out. Each interval is the "
+            "one its test used (one candidate's, not simultaneous). This is the study's answer: best=true and "
+            "the registry's best alias point to it. The leaderboard below is the search stage, whose best is "
+            "picked and measured on the same evaluation (not confirmed).</p>")

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
+from tuning.noise import NoiseModel
 from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
 from tuning.run_layout import history_of, image_step, param_value
 from tuning.seeds import most_typical
@@ -68,11 +69,25 @@ class StudyRuns:
         return by_configuration(done, self.searched) if self.seeds > 1 and not done.empty else done
 
     def noise_floor(self, table: pd.DataFrame | None = None) -> NoiseFloor:
-        """The reference settings' complete runs in `table` (default: all): the study's noise floor."""
+        """The reference settings' complete runs in `table` (default: all): the study's noise floor, with the
+        study's noise model (tuning/noise.py: every repeated configuration, confirmation runs included)."""
         ref = self.complete(table)
         ref = ref[ref["baseline"]] if not ref.empty else ref
         return NoiseFloor.of(ref["objective"].tolist() if len(ref) else [],
-                             ref["objective_se"].tolist() if len(ref) else [])
+                             ref["objective_se"].tolist() if len(ref) else [], self.noise_model())
+
+    def noise_model(self) -> NoiseModel:
+        """Seed noise pooled over every configuration the study ran on several seeds (search and confirmation)."""
+        frames = [self.complete(t) for t in (self.table, self.confirmation) if t is not None and not t.empty]
+        groups: dict[tuple, list] = {}
+        reference = None
+        keys = [k for k in self.searched]
+        for frame in frames:
+            for _, r in frame.iterrows():
+                key = tuple(str(r[k]) if k in r else "" for k in keys)
+                groups.setdefault(key, []).append(float(r["objective"]))
+                reference = key if r["baseline"] else reference
+        return NoiseModel.of(groups, reference)
 
 
 def best_of(history, mode: str) -> tuple[float, int]:
@@ -144,7 +159,8 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
                # what the trial costs for its whole budget: seconds per epoch so far x all its epochs
                "cost_s": m.get("time_s", math.nan) / epoch * total if epoch and epoch > 0 else math.nan,
                "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p),
-               "stage": tags.get("stage", "search"), "confirm_round": int(tags.get("confirm_round", 0))}
+               "stage": tags.get("stage", "search"), "confirm_round": int(tags.get("confirm_round", 0)),
+               "race": tags.get("race", "")}
         for key in searched:
             row[key] = tags[key] if key in tags else param_value(p.get(key))
         row.update({k: v for k, v in m.items() if k not in row})

@@ -23,8 +23,12 @@ class StudyConfig:
     grace_period: int = 1               # ASHA: evaluations before a trial may be stopped
     reduction_factor: int = 3
     sampler_seed: int = 0               # TPESampler / GridSampler seed
-    confirm_top: int = 3                # after the search, the top N configurations run again on fresh seeds
-    confirm_seeds: int = 3              # ... with the reference settings, on this many fresh seeds (tuning/confirm.py)
+    confirm_top: int = 2                # after the search, the top N configurations race the reference on fresh
+                                        # seeds (tuning/confirm.py, tuning/race.py); 0 = no confirmation
+    confirm_seeds: int = 3              # ... the race's first look after this many fresh seeds
+    confirm_step: int = 3               # ... each later look after this many more
+    confirm_budget: int = 0             # ... runs at most, the reference's included; 0 = 0.6 x the search's trials
+                                        # (benchmarks/power.py measured what each budget buys)
     n_startup_trials: int = 0           # TPE's random proposals before it models; 0 = sized to the study's budget
                                         # (tuning/search.py startup_trials; benchmarks/tuner_check.py measured it)
     storage: Optional[str] = None       # Optuna RDB URL (default: sqlite:///<out_dir>/optuna.db)

@@ -1,19 +1,23 @@
-"""The confirmation stage: the winner is re-run on seeds its selection never saw (SPEC §5).
+"""The confirmation stage: the winner is re-run on seeds its selection never saw (SPEC §5), as a race.
 
 Picking the best of N trials and reporting it on the same evaluation is optimistic (the winner's curse):
-its number is partly luck. After the search stage, a launch runs the top `study.confirm_top` configurations
-(by objective, the reference settings left out) and the reference settings again on `study.confirm_seeds`
-fresh seeds, in the same launch, as trials tagged `stage=confirm` (search trials are `stage=search`). This
-is the intensification of SMAC (Hutter et al. 2011): challengers raced against the incumbent on new seeds.
+its number is partly luck. After the search stage, a launch races the top `study.confirm_top`
+configurations (by objective, the reference settings left out) against the reference settings on fresh,
+shared seeds, in the same launch, as trials tagged `stage=confirm` (search trials are `stage=search`): the
+intensification of SMAC (Hutter et al. 2011) with its error controlled (tuning/race.py: looks after
+`confirm_seeds`, then every `confirm_step` more seeds, one-sided paired t, Holm over the candidates, the
+error spread over the looks; a candidate not ahead of the reference drops out; the race stops when one is
+shown better or `confirm_budget` runs would be exceeded).
 
 - Fresh seeds: seed offsets CONFIRM_SEED_BASE + 100 x round + i; search trials use offsets below
   max(study.seeds, study.baseline_seeds) (< 100), so no confirmation seed is ever a search seed, and each
   round (a continuation whose top changed) gets its own.
-- Candidates and the reference share each fresh seed, so each candidate gets a paired verdict against the
-  reference (tuning.objective.paired_difference), all candidates one family (Holm). The study's answer
-  (`best=true`, the registry's `best` alias, `best_objective`, the report's headline, `dashboards.best`) is
-  the confirmed candidate with the best mean over the fresh seeds among those confirmed better than the
-  reference, or the reference itself when none is; search-stage verdicts stay, labelled as not confirmed.
+- The study's answer (`best=true`, the registry's `best` alias, `best_objective`, the report's headline,
+  `dashboards.best`) is the candidate the race showed better (the best mean among those shown better at
+  the deciding look), or the reference settings when none was, with the smallest gain the race could have
+  seen (race.detectable_gain); search-stage verdicts stay, labelled as not confirmed.
+- Every confirmation trial carries the race's design (`__race__`, MLflow tag `race`), so the report replays
+  the same race from the runs (tuning.race.replay) and cannot disagree with the launcher.
 - Decision: confirmation trials are *not* told to Optuna. They are repeat observations of settings the
   searcher already holds; as new trials, TPE would count the same point several times in its density model
   (its estimate of where good settings lie would tilt towards the confirmed ones), and a configuration's
@@ -26,22 +30,23 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import optuna
 
-from .objective import better, holm, paired_difference
+from .race import RaceDesign, RaceResult, replay
 from .seeds import most_typical
 from .study import REPEAT_INDEX, Study
 
 STAGE = "__stage__"                 # trial config key: "confirm" for a confirmation trial
 ROUND = "__confirm_round__"         # trial config key: which confirmation round
+RACE = "__race__"                   # trial config key: the race's design, "candidates/first/step/budget"
+BUDGET_SHARE = 0.6                  # study.confirm_budget=0: this share of the search's trials (benchmarks/power.py)
 CONFIRM_SEED_BASE = 1000
 CONFIRMATIONS = "confirmations"     # Optuna study user attribute: [{"round", "top", "launch"}]
 
 
-def confirm_offsets(study: Study, round_: int) -> list[int]:
-    return [CONFIRM_SEED_BASE + 100 * round_ + i for i in range(study.launch.study.confirm_seeds)]
+def confirm_offsets(study: Study, round_: int, seeds: int) -> list[int]:
+    return [CONFIRM_SEED_BASE + 100 * round_ + i for i in range(seeds)]
 
 
 def top_configurations(study: Study, optuna_study: optuna.Study) -> list[dict]:
@@ -71,9 +76,36 @@ def reference_configuration(study: Study) -> dict | None:
     return next((cell for cell in grid_cells(study) if study.is_reference(cell)), None) if study.is_grid else None
 
 
-def plan(study: Study, optuna_study: optuna.Study) -> tuple[int, list[dict], list[dict]] | None:
-    """(round, top configurations, trial configs) of the confirmation this launch should run, or None:
-    turned off, nothing to confirm, or the same top configurations as the last round (confirmed already)."""
+def budget(study: Study) -> int:
+    """Runs the race may spend, the reference's included: `study.confirm_budget`, or BUDGET_SHARE of the
+    search's trials (at least the first look's runs)."""
+    s = study.launch.study
+    first_look = (s.confirm_top + 1) * s.confirm_seeds
+    return s.confirm_budget if s.confirm_budget > 0 else max(first_look, round(BUDGET_SHARE * study.num_trials))
+
+
+def design(study: Study, candidates: int | None = None) -> RaceDesign:
+    s = study.launch.study
+    return RaceDesign(s.confirm_top if candidates is None else candidates, s.confirm_seeds, s.confirm_step,
+                      budget(study))
+
+
+def design_text(d: RaceDesign) -> str:
+    return f"{d.candidates}/{d.first}/{d.step}/{d.budget}"
+
+
+def design_of(text: str) -> RaceDesign | None:
+    try:
+        candidates, first, step, budget_ = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        return None
+    return RaceDesign(candidates, first, step, budget_)
+
+
+def plan(study: Study, optuna_study: optuna.Study) -> tuple[int, list[dict], dict | None] | None:
+    """(round, top configurations, the reference configuration or None) of the race this launch should run,
+    or None: turned off, nothing to confirm, or the same top configurations as the last round (confirmed
+    already)."""
     if study.launch.study.confirm_top <= 0:
         return None
     top = top_configurations(study, optuna_study)
@@ -82,12 +114,14 @@ def plan(study: Study, optuna_study: optuna.Study) -> tuple[int, list[dict], lis
     rounds = optuna_study.user_attrs.get(CONFIRMATIONS, [])
     if rounds and sorted(map(json.dumps, rounds[-1]["top"])) == sorted(json.dumps(t, sort_keys=True) for t in top):
         return None
-    round_ = len(rounds)
-    reference = reference_configuration(study)
-    configs = [dict(config, **{REPEAT_INDEX: offset, STAGE: "confirm", ROUND: round_})
-               for offset in confirm_offsets(study, round_)
-               for config in ([reference] if reference else []) + top]
-    return round_, top, configs
+    return len(rounds), top, reference_configuration(study)
+
+
+def look_configs(study: Study, round_: int, race: RaceDesign, configurations: list[dict], seeds: int) -> list[dict]:
+    """Trial configs of `configurations` (the reference and the surviving candidates) on the round's first
+    `seeds` fresh seeds."""
+    return [dict(config, **{REPEAT_INDEX: offset, STAGE: "confirm", ROUND: round_, RACE: design_text(race)})
+            for offset in confirm_offsets(study, round_, seeds) for config in configurations]
 
 
 def record_round(optuna_study: optuna.Study, round_: int, top: list[dict], launch: str) -> None:
@@ -96,46 +130,24 @@ def record_round(optuna_study: optuna.Study, round_: int, top: list[dict], launc
     optuna_study.set_user_attr(CONFIRMATIONS, rounds + [{"round": round_, "top": top, "launch": launch}])
 
 
-@dataclass
-class Candidate:
-    key: tuple                  # the configuration's searched values
-    values: dict                # seed -> objective on the fresh seeds
-    comparison: object          # paired against the reference, Holm-corrected over the candidates (None: reference)
-    run: object = None          # the run whose generators stand for it (its most typical seed)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values.values()) / len(self.values) if self.values else math.nan
-
-
-def verdicts(rows: list[tuple], mode: str) -> tuple[Candidate | None, list[Candidate]]:
-    """(reference, candidates) of one confirmation round. `rows`: (configuration key, seed, objective, run,
-    is_reference) of its complete runs. Each candidate is paired with the reference by seed (a seed only
-    one of them finished is left out), the candidates corrected together."""
-    groups: dict[tuple, dict] = {}
+def race_of(rows: list[tuple], mode: str, race: RaceDesign, seeds: list | None = None) -> RaceResult:
+    """The race of one confirmation round as its runs say it went. `rows`: (configuration key, seed,
+    objective, run, is_reference) of its complete runs; each configuration is represented by its most
+    typical run over the seeds the race judged."""
+    values: dict[tuple, dict] = {}
     runs: dict[tuple, list] = {}
     reference_key = None
     for key, seed, value, run, is_reference in rows:
-        groups.setdefault(key, {})[seed] = value
-        runs.setdefault(key, []).append((value, run))
+        values.setdefault(key, {})[seed] = value
+        runs.setdefault(key, []).append((seed, value, run))
         reference_key = key if is_reference else reference_key
-    reference = Candidate(reference_key, groups[reference_key], None) if reference_key is not None else None
-    keys = [k for k in groups if k != reference_key]
-    single = [paired_difference([groups[k][s] - reference.values[s] for s in groups[k] if s in reference.values], mode)
-              if reference else None for k in keys]
-    corrected = holm(single, mode) if reference else [None] * len(keys)
-    candidates = [Candidate(k, groups[k], c) for k, c in zip(keys, corrected)]
-    for c in [*candidates, *([reference] if reference else [])]:
-        c.run = most_typical(runs[c.key])
-    candidates.sort(key=lambda c: c.mean, reverse=mode == "max")
-    return reference, candidates
-
-
-def winner(reference: Candidate | None, candidates: list[Candidate], mode: str) -> Candidate | None:
-    """The confirmed answer: the best mean among candidates confirmed better than the reference; else the
-    reference; with no reference run, the best mean (nothing to confirm against)."""
-    if reference is None:
-        return candidates[0] if candidates else None
-    confirmed = [c for c in candidates if c.comparison is not None and c.comparison.verdict == "better"
-                 and better(c.mean, reference.mean, mode)]
-    return confirmed[0] if confirmed else reference
+    candidates = {k: v for k, v in values.items() if k != reference_key}
+    result = replay(values.get(reference_key), candidates, race, mode, seeds,
+                    reference_key=reference_key if reference_key is not None else ("reference",))
+    for entry in [result.reference, *result.candidates]:
+        if entry is None:
+            continue
+        judged = [(v, r) for s, v, r in runs.get(entry.key, []) if s in entry.values] or \
+            [(v, r) for _, v, r in runs.get(entry.key, [])]
+        entry.run = most_typical(judged) if judged else None
+    return result

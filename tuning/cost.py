@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cyclegan.data import list_images
 
+from .confirm import budget
 from .study import Study, grid_cells
 
 TRAIN_IMAGES = {  # max(trainA, trainB) of the official CycleGAN zips
@@ -53,7 +54,7 @@ def estimate(study: Study) -> str:
     epochs = {cfg.total_epochs for cfg in configs}
     per_trial = sum(size * cfg.total_epochs for size, cfg in zip(sizes, configs)) / len(configs)
     s = study.launch.study
-    confirming = (s.confirm_top + 1) * s.confirm_seeds if s.confirm_top > 0 else 0  # tuning/confirm.py, at most
+    confirming = budget(study) if s.confirm_top > 0 else 0  # the race's budget (tuning/confirm.py), at most
     trials = study.num_trials + confirming
     total = trials * per_trial
     counted = f"{study.num_trials}+{confirming} trials" if confirming else f"{study.num_trials} trials"

@@ -47,7 +47,9 @@ def first_sentence(text: str) -> str:
 
 
 def describe_studies() -> str:
+    from .confirm import design
     from .cost import estimate
+    from .race import detectable_gain
     lines, names = [], available_studies()
     width = max([14] + [len(n) + 1 for n in names])
     for name in names:
@@ -55,6 +57,10 @@ def describe_studies() -> str:
             study = load_study(name)
             size = estimate(study)
             summary = first_sentence(study.description)
+            if study.launch.study.confirm_top > 0:  # what its confirmation can see (tuning/race.py)
+                race = design(study)
+                summary += (f"\n{'':{width}s} confirmation: up to {race.budget} runs; detects a gain of "
+                            f"{detectable_gain(1.0, race):.2g} σ or more (80 % power; σ: one run's seed noise)")
         except UserError as exc:
             size, summary = "invalid", str(exc)
         lines.append(f"{name:{width}s} {size}\n{'':{width}s} {summary}")

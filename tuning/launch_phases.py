@@ -155,7 +155,7 @@ def run(study: Study, launch: Launch, verbose: bool) -> None:
     launch.results.append(results)
     if complete and not interrupted() and not (study.out_dir / BEHIND).is_file():
         confirmed, complete = confirm(*args)  # the winner on fresh seeds (tuning/confirm.py)
-        launch.results.append(confirmed)
+        launch.results.extend(confirmed)
     launch.complete = complete and not interrupted()
 
 

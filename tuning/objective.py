@@ -16,10 +16,12 @@ it on the same split is optimistic. Reports may show it, labelled so, and never 
 **Noise rule.** A difference between a trial and the reference settings counts only if it is larger than
 the noise. Two sources are measured: the evaluation's standard error over the test images (`*_se`
 metrics) and the seed-to-seed spread sigma of the reference settings (`study.baseline_seeds` runs; the
-spread includes evaluation noise, since each seed is evaluated on its own fakes). For a trial with value
-v and evaluation SE e against the reference mean m over k seeds:
+spread includes evaluation noise, since each seed is evaluated on its own fakes). When the study holds
+more repeated observations than the reference's seeds, sigma is the study's pooled noise model
+(tuning/noise.py) with its degrees of freedom d; else d = k - 1. For a trial with value v and evaluation
+SE e against the reference mean m over k seeds:
     s_trial = max(sigma / sqrt(n), e)   s_ref = max(sigma, e_ref) / sqrt(k)   (n: the trial's seeds, study.seeds)
-    half    = q * sqrt(s_trial^2 + s_ref^2),   q = t_{0.975, k-1} (k >= 2) or 1.96 (k = 1: sigma unknown)
+    half    = q * sqrt(s_trial^2 + s_ref^2),   q = t_{0.975, d} (sigma measured) or 1.96 (k = 1: sigma unknown)
 and v - m is a win or a loss only outside +-half. With k = 1 the seed-to-seed spread is unknown, and it is
 usually far larger than the evaluation noise: a difference beyond the evaluation noise is then reported as
 "seed noise unknown", never as better or worse (set study.baseline_seeds >= 2 to measure it). Ablations use the paired rule (`paired_difference`): arms that
@@ -72,10 +74,25 @@ class NoiseFloor:
     """The reference settings' objectives over seeds and their evaluation standard errors."""
     values: tuple[float, ...]
     eval_ses: tuple[float, ...] = ()
+    model: object = None    # the study's noise model (tuning/noise.py): its pooled sigma replaces the reference's
 
     @classmethod
-    def of(cls, values, eval_ses=()) -> "NoiseFloor":
-        return cls(tuple(_finite(values)), tuple(_finite(eval_ses)))
+    def of(cls, values, eval_ses=(), model=None) -> "NoiseFloor":
+        return cls(tuple(_finite(values)), tuple(_finite(eval_ses)), model)
+
+    @property
+    def uses_model(self) -> bool:
+        """True when the study's noise model knows more than the reference's own seeds (more degrees of
+        freedom): then its sigma and degrees of freedom judge every comparison."""
+        m = self.model
+        return m is not None and math.isfinite(m.sigma) and m.dof > max(self.seeds - 1, 0)
+
+    @property
+    def dof(self) -> float:
+        """Degrees of freedom of sigma (inf: sigma unknown, the normal reference)."""
+        if self.uses_model:
+            return self.model.dof
+        return self.seeds - 1 if self.seeds >= 2 else math.inf
 
     @property
     def seeds(self) -> int:
@@ -87,7 +104,10 @@ class NoiseFloor:
 
     @property
     def sigma(self) -> float:
-        """Seed-to-seed sample std of the reference objective (NaN below 2 seeds)."""
+        """Seed-to-seed std of one run: the study's noise model when it knows more, else the reference's
+        sample std (NaN below 2 seeds)."""
+        if self.uses_model:
+            return self.model.sigma
         if self.seeds < 2:
             return math.nan
         m = self.mean
@@ -101,7 +121,9 @@ class NoiseFloor:
         if not self.seeds:
             return "no run of the reference settings, so no noise floor: no difference is called a win"
         parts = []
-        if self.seeds >= 2:
+        if self.uses_model:
+            parts.append(self.model.describe(metric))
+        elif self.seeds >= 2:
             parts.append(f"σ = {self.sigma:.3g} over {self.seeds} seeds of the reference settings")
         else:
             parts.append("1 seed of the reference settings, so the seed-to-seed spread was not measured "
@@ -188,18 +210,19 @@ def compare(value: float, value_se: float | None, floor: NoiseFloor, mode: str, 
     max(sigma, e) / sqrt(seeds) (e: the standard error of that mean, if known)."""
     if not floor.seeds or value is None or not math.isfinite(value):
         return Comparison(math.nan, math.nan, "unknown")
-    sigma = floor.sigma if floor.seeds >= 2 else 0.0
+    known = math.isfinite(floor.dof)
+    sigma = floor.sigma if known else 0.0
     e = value_se if value_se is not None and math.isfinite(value_se) else 0.0
     e_ref = floor.eval_se if math.isfinite(floor.eval_se) else 0.0
     s_trial, s_ref = max(sigma / math.sqrt(max(seeds, 1)), e), max(sigma, e_ref) / math.sqrt(floor.seeds)
-    q = stats.t.ppf(0.975, floor.seeds - 1) if floor.seeds >= 2 else 1.96
+    q = stats.t.ppf(0.975, floor.dof) if known else 1.96
     se = math.hypot(s_trial, s_ref)
     half = q * se
     diff = value - floor.mean
     verdict = _verdict(diff, half, mode)
-    if floor.seeds < 2 and verdict in ("better", "worse"):
+    if not known and verdict in ("better", "worse"):
         verdict = SEED_NOISE_UNKNOWN  # beyond evaluation noise, but GAN seeds vary more: no claim
-    return Comparison(diff, half, verdict, se, floor.seeds - 1 if floor.seeds >= 2 else math.inf)
+    return Comparison(diff, half, verdict, se, floor.dof)
 
 
 def paired_difference(differences, mode: str) -> Comparison:

@@ -16,7 +16,8 @@ from cyclegan.metric_names import standard_error_of
 from .objective import OBJECTIVE, OUTCOME
 from .redact import redact
 from .run_layout import GENERATORS, history_of
-from .confirm import verdicts, winner
+from .confirm import design_of, race_of
+from .noise import NoiseModel
 from .seeds import configuration_key, configuration_scores
 from .study import Study
 from .study_note import runs_view, study_note
@@ -121,8 +122,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
               if s.seeds > 1 else scored)
     value, run = (min if s.mode == "min" else max)(ranked, key=lambda pair: pair[0])
     confirmation = latest_confirmation(current, list(study.search), s.mode) if s.confirm_top else None
-    if confirmation is not None and confirmation[2] is not None:  # the answer is what fresh seeds confirmed
-        value, run = confirmation[2].mean, confirmation[2].run
+    if confirmation is not None and confirmation.status != "running" and confirmation.winner is not None:
+        value, run = confirmation.winner.mean, confirmation.winner.run  # the answer: what fresh seeds confirmed
     run_id = run.info.run_id
     for other in runs:
         if other.data.tags.get("best") == "true" and other.info.run_id != run_id:
@@ -131,24 +132,40 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, "mlflow.note.content",
                    study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),
-                              list(study.search) if s.seeds > 1 else None, confirmation))
+                              list(study.search) if s.seeds > 1 else None, confirmation,
+                              noise_model(current, list(study.search))))
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
         register_best(client, study, run, value)
     return run_id, value
 
 
+def noise_model(scored: list, searched: list[str]) -> NoiseModel:
+    """The study's noise model (tuning/noise.py) from every complete run of the current history, search and
+    confirmation alike, grouped by configuration."""
+    groups: dict[tuple, list] = {}
+    reference_key = None
+    for value, run in scored:
+        key = configuration_key(run, searched)
+        groups.setdefault(key, []).append(value)
+        reference_key = key if run.data.tags.get("baseline") == "true" else reference_key
+    return NoiseModel.of(groups, reference_key)
+
+
 def latest_confirmation(scored: list, searched: list[str], mode: str):
-    """(reference, candidates, winner) of the newest confirmation round among `scored` (complete runs of the
-    current history), by tuning.confirm.verdicts; None if no confirmation ran."""
+    """The race of the newest confirmation round among `scored` (complete runs of the current history),
+    replayed by tuning.confirm.race_of with the design its runs carry; None if no confirmation ran."""
     confirm = [(v, r) for v, r in scored if r.data.tags.get("stage") == "confirm"]
     if not confirm:
         return None
     latest = max(int(r.data.tags.get("confirm_round", 0)) for _, r in confirm)
+    chosen = [(v, r) for v, r in confirm if int(r.data.tags.get("confirm_round", 0)) == latest]
+    race = next((d for d in (design_of(r.data.tags.get("race", "")) for _, r in chosen) if d is not None), None)
+    if race is None:
+        return None
     rows = [(configuration_key(r, searched), int(r.data.tags.get("seed", 0)), v, r, r.data.tags.get("baseline") == "true")
-            for v, r in confirm if int(r.data.tags.get("confirm_round", 0)) == latest]
-    reference, candidates = verdicts(rows, mode)
-    return reference, candidates, winner(reference, candidates, mode)
+            for v, r in chosen]
+    return race_of(rows, mode, race)
 
 
 def register_best(client: MlflowClient, study: Study, run, value: float) -> None:

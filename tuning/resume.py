@@ -21,6 +21,7 @@ from ray.tune.search import Searcher
 from .interrupts import ended_by_interrupt
 from .objective import FINAL, OBJECTIVE
 from .search import report_value, tell_outcome
+from .seeds import configuration_value
 from .study import REPEAT_INDEX
 from .trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecord, TrialRecords
 
@@ -146,9 +147,8 @@ class ResumedTrials(Wrapper):
         ok = not error and result and result.get(FINAL) and math.isfinite(float(result.get(OBJECTIVE, math.nan)))
         group = self.finals.setdefault(config[OPTUNA_NUMBER], {})
         group[int(config.get(REPEAT_INDEX, 0))] = float(result[OBJECTIVE]) if ok else None
-        if len(group) == self.seeds:  # every seed has ended: the configuration's one objective
-            values = list(group.values())
-            mean = sum(values) / len(values) if None not in values else None
+        if len(group) == self.seeds:  # every seed has ended: the configuration's one objective (tuning/seeds.py)
+            mean = configuration_value(list(group.values()))
             tell_outcome(self.ot_study, ot_trial, {OBJECTIVE: mean, FINAL: True} if mean is not None else None,
                          error=mean is None)
 

@@ -21,6 +21,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from .objective import FINAL, OBJECTIVE
 from .interrupts import ended_by_interrupt
+from .seeds import configuration_value
 from .study import REPEAT_INDEX, Study
 from .trial_records import OPTUNA_NUMBER
 
@@ -239,12 +240,25 @@ class SeedRepeater(Repeater):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self._note(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs) -> None:
-        if ended_by_interrupt(result, kwargs.get("error", False)):
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False, **kwargs) -> None:
+        """Once every seed has ended, the configuration is told its one value by tuning.seeds.
+        configuration_value: the same state and value whichever seed failed or ended last (Ray's Repeater
+        passes on the last seed's error flag, so one failed seed made the configuration FAIL only if it
+        ended last)."""
+        if ended_by_interrupt(result, error):
             return  # its configuration stays RUNNING in Optuna; resume=true finishes it (tuning/resume.py)
         if result:  # the last result of a trial can arrive here only
             self._note(trial_id, result)
-        super().on_trial_complete(trial_id, result=result, **kwargs)
+        group = self._trial_id_to_group.get(trial_id)
+        if group is None:
+            return
+        final = not error and result and OBJECTIVE in result and result.get(FINAL, True)
+        group.report(trial_id, float(result[OBJECTIVE]) if final else math.nan)
+        if group.finished_reporting():
+            value = configuration_value([None if math.isnan(v) else v for v in group.scores()])
+            self.searcher.on_trial_complete(group.primary_trial_id,
+                                            result={OBJECTIVE: value, FINAL: True} if value is not None else None,
+                                            error=value is None)
 
     def _note(self, trial_id: str, result: dict) -> None:
         group = self._trial_id_to_group.get(trial_id)

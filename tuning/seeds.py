@@ -10,11 +10,21 @@ same number, the mean of the objective over its seeds that completed:
 - MLflow: `configuration_scores` groups the trial runs by their searched values; the parent's
   `best_objective`, `best=true`, the registry and the study note use the mean (tuning/parent_run.py);
 - the report ranks configurations with mean ± sd/sqrt(n) (dashboards/runs.py `by_configuration`).
-A seed that fails counts in neither (Repeater's nanmean; MLflow: only `outcome=complete` runs).
+A seed that fails counts in neither (MLflow: only `outcome=complete` runs). The rule, the same whichever
+seed fails or ends last (`configuration_value`): once every seed has ended, the configuration is COMPLETE
+with the mean over the seeds that reached their final evaluation, and FAIL only when none did.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+
+
+def configuration_value(finals: list[float | None]) -> float | None:
+    """A repeated configuration's one objective from its seeds' final objectives (None: the seed failed):
+    the mean over the seeds that completed, None (FAIL) when none did. Independent of their order."""
+    done = [v for v in finals if v is not None and math.isfinite(v)]
+    return sum(done) / len(done) if done else None
 
 
 def configuration_key(run, searched: list[str]) -> tuple:
@@ -33,7 +43,7 @@ def configuration_scores(scored: list[tuple[float, object]], searched: list[str]
     """(mean objective, representative run, [(objective, run) of every seed]) per configuration of `scored`
     (complete runs). The representative is the seed whose objective is closest to the mean: the generator
     a user gets is a typical draw of that configuration, not its luckiest seed (which would bring back the
-    winner's curse the mean removes)."""
+    winner's curse the mean only divides by sqrt(n))."""
     groups: dict[tuple, list] = defaultdict(list)
     for value, run in scored:
         groups[configuration_key(run, searched)].append((value, run))

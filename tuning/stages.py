@@ -16,7 +16,7 @@ from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from .confirm import plan, record_round
+from .confirm import confirm_offsets, design, look_configs, plan, record_round
 from .console import ConsoleReporter
 from .history import trials_before
 from .interrupts import STOPPING, interrupted
@@ -103,17 +103,70 @@ def search(study: Study, trainable, storage, launch: str, client, experiment_id:
 
 
 def confirm(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
-            verbose: bool) -> tuple[object, bool]:
-    """Run this launch's confirmation round, if one is due: (Tune's results or None, complete). A resumed
-    launch runs the round's trials that had not ended (each from its checkpoint) and skips those that had."""
+            verbose: bool) -> tuple[list, bool]:
+    """Run this launch's confirmation race, if one is due (tuning/confirm.py, tuning/race.py): look by look,
+    the reference and the surviving candidates on the next fresh seeds, until the race ends. (Tune's results
+    of each look that ran, complete.) The race's state is replayed from the study's records at every
+    look, so a resumed launch re-runs the look's trials that had not ended (each from its checkpoint),
+    skips those that had, and goes on exactly where the interrupted one stood."""
     optuna_study = stored_study(storage, study.optuna_name)
     due = plan(study, optuna_study) if optuna_study is not None else None
     if due is None:
-        return None, True
-    round_, top, configs = due
+        return [], True
+    round_, top, reference = due
+    race = design(study, len(top))
+    records = TrialRecords(storage, study.optuna_name, study.launch.study.mode)
+    configurations = ([reference] if reference else []) + top
+    print(f"study {study.name}: confirming the top {len(top)} configuration(s) against the reference settings on "
+          f"fresh seeds the search never used, as a race (looks after {', '.join(map(str, race.looks))} seeds; at "
+          f"most {race.budget} runs; round {round_})", flush=True)
+    results, seeds = [], 0
+    while True:
+        state = race_state(study, records, launch, round_, race, configurations, seeds)
+        if state.status != "running" or interrupted():
+            break
+        survivors = [c for c in configurations if c is reference or key_of(study, c) in
+                     {e.key for e in state.survivors}]
+        results.append(run_look(study, trainable, records, launch, client, experiment_id, parent_run_id, verbose,
+                           look_configs(study, round_, race, survivors, state.next_seeds), round_))
+        if interrupted():
+            break
+        seeds = state.next_seeds
+    complete = state.status != "running" and not interrupted()
+    if complete:
+        print(f"study {study.name}: {race_line(state)}", flush=True)
+        record_round(optuna_study, round_, top, launch)
+    return results, complete
+
+
+def key_of(study: Study, config: dict) -> tuple:
+    return tuple(config.get(k) for k in study.search)
+
+
+def race_state(study: Study, records: TrialRecords, launch: str, round_: int, race, configurations: list[dict],
+               seeds: int):
+    """The race replayed from the round's complete trials, over its first `seeds` fresh seeds (a trial that
+    failed is a missing pair)."""
+    from .confirm import ROUND
+    from .race import replay
+    from .study import REPEAT_INDEX
+    offsets = confirm_offsets(study, round_, seeds)
+    values = {key_of(study, c): {} for c in configurations}
+    reference = next((key_of(study, c) for c in configurations if study.is_reference(c)), None)
+    for r in records.all():
+        if (r.stage == "confirm" and r.config.get(ROUND) == round_ and r.status == "complete" and r.values
+                and r.config.get(REPEAT_INDEX) in offsets and key_of(study, r.config) in values):
+            values[key_of(study, r.config)][r.config[REPEAT_INDEX]] = r.epochs()[-1][1]
+    candidates = {k: v for k, v in values.items() if k != reference}
+    return replay(values[reference] if reference is not None else None, candidates, race, study.launch.study.mode,
+                  offsets, reference_key=reference if reference is not None else ("reference",))
+
+
+def run_look(study: Study, trainable, records: TrialRecords, launch: str, client, experiment_id: str,
+             parent_run_id: str, verbose: bool, configs: list[dict], round_: int):
+    """One look's trials that have not ended yet (an unfinished one continues from its checkpoint)."""
     s = study.launch.study
-    records = TrialRecords(storage, study.optuna_name, s.mode)
-    earlier = {config_signature(r.config): r for r in records.of_launch(launch) if r.stage == "confirm"}
+    earlier = {config_signature(r.config): r for r in records.all() if r.stage == "confirm"}
     todo = []
     for config in configs:
         record = earlier.get(config_signature(config))
@@ -121,22 +174,24 @@ def confirm(study: Study, trainable, storage, launch: str, client, experiment_id
             todo.append(config)
         elif not record.ended:
             todo.append(dict(config, **{TRIAL_KEY: record.key}))  # continues from its checkpoint
-    print(f"study {study.name}: confirming the top {len(top)} configuration(s) and the reference settings on "
-          f"{s.confirm_seeds} fresh seed(s) the search never used: {len(configs)} trials (round {round_}"
-          f"{f', {len(configs) - len(todo)} done before' if len(todo) < len(configs) else ''})", flush=True)
-    results = None
-    if todo:
-        tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-        searcher = keyed(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch, client, experiment_id)
-        tuner = tune.Tuner(trainable,
-                           tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
-                                                       num_samples=len(todo), metric=OBJECTIVE, mode=s.mode,
-                                                       trial_dirname_creator=tune_folder),
-                           run_config=run_config(study, f"{launch}-confirm{round_}-{time.strftime('%H%M%S')}",
-                                                 tracker, verbose))
-        results = tuner.fit()
-    done = {config_signature(r.config) for r in records.of_launch(launch) if r.stage == "confirm" and r.ended}
-    complete = not interrupted() and all(config_signature(c) in done for c in configs)
-    if complete:
-        record_round(optuna_study, round_, top, launch)
-    return results, complete
+    if not todo:
+        return None
+    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
+    searcher = keyed(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch, client, experiment_id)
+    tuner = tune.Tuner(trainable,
+                       tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
+                                                   num_samples=len(todo), metric=OBJECTIVE, mode=s.mode,
+                                                   trial_dirname_creator=tune_folder),
+                       run_config=run_config(study, f"{launch}-confirm{round_}-{time.strftime('%H%M%S')}",
+                                             tracker, verbose))
+    return tuner.fit()
+
+
+def race_line(state) -> str:
+    """What the race found, in one line (the launcher's; the report and the note say more)."""
+    n = len(state.seeds)
+    if state.status == "confirmed":
+        c = state.winner.comparison
+        return (f"the race confirmed a candidate better than the reference settings after {n} fresh seeds "
+                f"(difference {c.difference:+.4g}, one-sided bound {c.difference + c.half_width:+.4g})")
+    return f"the race showed no candidate better than the reference settings ({n} fresh seeds)"

@@ -74,9 +74,16 @@ def validate(study: Study, path: Path) -> None:
                        ("study.grace_period", s.grace_period), ("study.baseline_seeds", s.baseline_seeds)]:
         if value < 1:
             raise UserError(f"{key}={value} must be at least 1")
-    if s.confirm_top < 0 or (s.confirm_top and s.confirm_seeds < 1):
+    if s.confirm_top < 0 or (s.confirm_top and s.confirm_seeds < 2):
         raise UserError(f"study.confirm_top={s.confirm_top} must be >= 0 (0 = no confirmation) and study.confirm_seeds="
-                        f"{s.confirm_seeds} >= 1")
+                        f"{s.confirm_seeds} >= 2 (a paired verdict needs two seeds; 3 or more to call one)")
+    if s.confirm_top and (s.confirm_step < 1 or s.confirm_budget < 0):
+        raise UserError(f"study.confirm_step={s.confirm_step} must be >= 1 and study.confirm_budget="
+                        f"{s.confirm_budget} >= 0 (0 = sized from the search's trials)")
+    if s.confirm_top and 0 < s.confirm_budget < (s.confirm_top + 1) * s.confirm_seeds:
+        raise UserError(f"study.confirm_budget={s.confirm_budget} does not reach the race's first look: "
+                        f"{s.confirm_top} candidate(s) and the reference on {s.confirm_seeds} seeds need "
+                        f"{(s.confirm_top + 1) * s.confirm_seeds} runs; raise it or lower study.confirm_top")
     if s.scheduler == "asha" and s.seeds > 1:
         raise UserError("study.scheduler=asha cannot stop repeated seeds fairly (Ray's Repeater averages them); "
                         "set study.scheduler=none or study.seeds=1")

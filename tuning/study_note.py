@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from .objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
+from .race import answer_text, gain_interval
 from .seeds import configuration_scores
 
 from cyclegan.metric_names import standard_error_of
@@ -49,15 +50,16 @@ def run_link(run) -> str:
 
 
 def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None,
-               configurations: list[str] | None = None, confirmation=None) -> str:
+               configurations: list[str] | None = None, confirmation=None, noise=None) -> str:
     """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history;
     `configurations`: the searched keys when each configuration ran on several seeds (tuning/seeds.py): rows
     are then configurations, with the mean over their seeds, and the noise floor the reference's seeds;
-    `confirmation`: (reference, candidates, winner) of the confirmation stage (tuning/confirm.py), which then
-    gives the answer, the search stage's best being labelled as not confirmed."""
+    `confirmation`: the confirmation race (tuning/race.py RaceResult), which then gives the answer, the search
+    stage's best being labelled as not confirmed; `noise`: the study's noise model (tuning/noise.py), which
+    judges the search stage when it knows more than the reference's seeds."""
     reference = [(v, r) for v, r in scored if r.data.tags.get("baseline") == "true"]
     floor = NoiseFloor.of([v for v, _ in reference],
-                          [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [])
+                          [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [], noise)
     if configurations:
         rows = [(mean, run, len(members)) for mean, run, members in configuration_scores(scored, configurations)]
     else:
@@ -77,8 +79,8 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     else:
         against = f"not judged against the reference settings ({verdict.verdict})"
     headline = f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}."
-    if confirmation is not None and confirmation[2] is not None:
-        headline = confirmed_lines(metric, *confirmation) + [
+    if confirmation is not None and confirmation.winner is not None:
+        headline = confirmed_lines(metric, mode, confirmation, floor.sigma) + [
             "", f"Search stage (not confirmed): best {run_link(best)}, {metric} {best_value:.4g}; {against}."]
         headline = "\n".join(headline)
     lines = [description.strip(), "", headline, "",
@@ -94,20 +96,18 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     return "\n".join(lines)
 
 
-def confirmed_lines(metric: str, reference, candidates: list, winner) -> list[str]:
-    """The confirmation stage in the note: the answer first, then each candidate's paired verdict."""
-    seeds = len(winner.values)
-    if reference is not None and winner is reference:
-        answer = (f"**Confirmed on {seeds} fresh seeds:** no candidate beat the reference settings; they stay the "
-                  f"best ({run_link(winner.run)}, {metric} {winner.mean:.4g} mean over the fresh seeds).")
-    else:
-        answer = (f"**Confirmed on {seeds} fresh seeds:** {run_link(winner.run)}, {metric} {winner.mean:.4g} mean "
-                  "over the seeds its selection never saw.")
-    lines = [answer]
-    family = family_text([c.comparison for c in candidates if c.comparison is not None])
-    for c in candidates:
-        verdict = c.comparison.verdict if c.comparison is not None else "no reference run to compare with"
-        text = f" ({c.comparison.text()}, {family})" if c.comparison is not None and c.comparison.is_finding else ""
-        lines.append(f"- {run_link(c.run)}: {metric} {c.mean:.4g} on {len(c.values)} fresh seeds vs the reference: "
-                     f"{verdict}{text}")
+def confirmed_lines(metric: str, mode: str, race, sigma: float) -> list[str]:
+    """The confirmation race in the note: the answer first, then each candidate's verdict."""
+    lines = [f"**Confirmation:** {answer_text(race, metric, mode, sigma, name=lambda e: run_link(e.run))}."]
+    for c in race.candidates:
+        if c.comparison is None:
+            continue
+        gain, low, high = gain_interval(c.comparison, mode)
+        bounds = f" [{low:.3g}, {high:.3g}]" if c.comparison.half_width == c.comparison.half_width else ""
+        lines.append(f"- {run_link(c.run)}: {metric} {c.mean:.4g} on {len(c.values)} fresh seeds; gain over the "
+                     f"reference {gain:+.3g}{bounds}: {STATUS_WORDS.get(c.status, c.status)}")
     return lines
+
+
+STATUS_WORDS = {"better": "shown better", "dropped": "dropped (not ahead of the reference)",
+                "not shown": "not shown better within the budget"}

@@ -26,7 +26,7 @@ from ray import tune
 from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 
-from .confirm import ROUND, STAGE
+from .confirm import RACE, ROUND, STAGE
 from .interrupts import ended_by_interrupt
 from .objective import FINAL, OBJECTIVE, OUTCOME
 from .redact import redact
@@ -139,6 +139,8 @@ class MlflowTracker(tune.Callback):
         tags["stage"] = trial.config.get(STAGE, "search")  # tuning/confirm.py
         if ROUND in trial.config:
             tags["confirm_round"] = str(trial.config[ROUND])
+        if RACE in trial.config:
+            tags["race"] = str(trial.config[RACE])  # the race's design: the report replays it (tuning/race.py)
         run = self.client.create_run(self.experiment_id, run_name=self.study.run_name(trial_number(trial), trial.config),
                                      tags=tags)
         run_id = run.info.run_id

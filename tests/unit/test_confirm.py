@@ -1,8 +1,11 @@
-"""The confirmation stage's plan and verdicts (tuning/confirm.py) on a real Optuna storage."""
+"""The confirmation stage's plan (tuning/confirm.py) on a real Optuna storage, and its race (tuning/race.py)."""
+import random
+
 import optuna
 import pytest
 
-from tuning.confirm import CONFIRMATIONS, ROUND, STAGE, plan, record_round, verdicts, winner
+from tuning.confirm import CONFIRMATIONS, RACE, ROUND, STAGE, budget, design, look_configs, plan, race_of, record_round
+from tuning.race import RaceDesign, detectable_gain, power, replay, runs_spent
 from tuning.search import optuna_storage
 from tuning.study import REPEAT_INDEX, load_study, planned_trials
 
@@ -12,16 +15,19 @@ def finished(optuna_study, params: dict, value: float) -> None:
     optuna_study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=value))
 
 
-def test_confirmation_runs_the_top_and_the_reference_on_seeds_no_search_trial_used(tmp_path):
+def test_confirmation_races_the_top_and_the_reference_on_seeds_no_search_trial_used(tmp_path):
     study = load_study("lambda_sweep", ["study.confirm_top=2", "study.confirm_seeds=3", "study.seeds=1"])
     storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     ot = optuna.create_study(study_name="lambda_sweep", storage=storage)
     finished(ot, {"loss.lambda_cyc": 10.0, "loss.lambda_id": 5.0}, 1.0)   # the reference: best, but not a candidate
     for value, lcyc in ((3.0, 2.0), (2.0, 4.0), (2.5, 6.0), (2.0, 4.0)):   # (4, x) twice: one configuration
         finished(ot, {"loss.lambda_cyc": lcyc, "loss.lambda_id": 1.0}, value)
-    round_, top, configs = plan(study, ot)
-    assert round_ == 0 and [t["loss.lambda_cyc"] for t in top] == [4.0, 6.0]
-    assert len(configs) == 3 * 3 and all(c[STAGE] == "confirm" and c[ROUND] == 0 for c in configs)
+    round_, top, reference = plan(study, ot)
+    assert round_ == 0 and [t["loss.lambda_cyc"] for t in top] == [4.0, 6.0] and study.is_reference(reference)
+    race = design(study, len(top))
+    assert race.budget == budget(study) == round(0.6 * study.num_trials)  # confirm_budget=0: sized from the search
+    configs = look_configs(study, round_, race, [reference, *top], race.looks[0])
+    assert len(configs) == 3 * 3 and all(c[STAGE] == "confirm" and c[ROUND] == 0 and c[RACE] for c in configs)
     base, s = study.base_config().train.seed, study.launch.study
     search_seeds = {t["seed"] for t in planned_trials(study)} | {base + o for o in range(max(s.seeds, s.baseline_seeds))}
     fresh = {study.seed_of(c) for c in configs}
@@ -34,7 +40,8 @@ def test_confirmation_runs_the_top_and_the_reference_on_seeds_no_search_trial_us
     finished(ot, {"loss.lambda_cyc": 8.0, "loss.lambda_id": 1.0}, 1.5)
     again = plan(study, ot)
     assert again[0] == 1 and [t["loss.lambda_cyc"] for t in again[1]] == [8.0, 4.0]
-    assert not {study.seed_of(c) for c in again[2]} & fresh  # a new round, new seeds
+    later = look_configs(study, again[0], race, [reference, *again[1]], race.looks[-1])
+    assert not {study.seed_of(c) for c in later} & fresh  # a new round, new seeds
     assert optuna.load_study(study_name="lambda_sweep", storage=storage).user_attrs[CONFIRMATIONS][0]["launch"] == "launch-1"
 
 
@@ -44,17 +51,50 @@ def test_off_or_nothing_to_confirm(tmp_path):
     assert plan(load_study("lambda_sweep"), ot) is None  # no complete trial yet
 
 
-def test_the_answer_is_a_candidate_confirmed_better_else_the_reference():
-    ref, good, lucky = ("ref",), ("good",), ("lucky",)
+def test_the_race_stops_when_it_knows_and_drops_what_is_not_ahead():
+    race = RaceDesign(candidates=2, first=3, step=3, budget=24)
+    assert race.looks == [3, 6, 8] and sum(race.level(k) for k in range(3)) == pytest.approx(0.05)
+    rng = random.Random(3)
+    ref = {s: 10 + rng.gauss(0, 0.1) for s in range(8)}
+    good = {s: ref[s] - 1.0 + rng.gauss(0, 0.05) for s in range(8)}     # clearly better on every seed
+    worse = {s: ref[s] + 0.5 + rng.gauss(0, 0.05) for s in range(8)}
+    result = replay(ref, {("good",): good, ("worse",): worse}, race, "min")
+    assert result.status == "confirmed" and result.winner.key == ("good",) and result.looks_done == 1
+    assert [c.status for c in result.candidates] == ["better", "not shown"]
+    assert runs_spent(result) == 9  # stopped at the first look: 3 configurations x 3 seeds
+    # nothing better: the worse candidate drops at the first look, and the race ends there
+    result = replay(ref, {("worse",): worse}, RaceDesign(1, 3, 3, 16), "min")
+    assert result.status == "not shown" and result.winner.key == ("reference",)
+    assert result.candidates[0].status == "dropped" and result.seeds == [0, 1, 2]
+    # a look is judged only once its seeds have run: the launcher asks for the next look's seeds
+    running = replay(ref, {("good",): good}, RaceDesign(1, 3, 3, 16), "min", seeds=[0, 1])
+    assert running.status == "running" and running.next_seeds == 3
+
+
+def test_the_race_replayed_from_runs_names_the_most_typical_run():
+    ref, good = ("ref",), ("good",)
     rows = [(ref, s, 10.0 + d, f"r{s}", True) for s, d in enumerate((0.0, 0.4, -0.3, 0.2))]
     rows += [(good, s, 8.0 + d + 0.01 * s, f"g{s}", False) for s, d in enumerate((0.0, 0.4, -0.3, 0.2))]
-    rows += [(lucky, s, 9.9 + d, f"l{s}", False) for s, d in enumerate((0.5, -0.3, 0.1, 0.0))]
-    reference, candidates = verdicts(rows, "min")
-    assert [c.key for c in candidates] == [good, lucky] and reference.key == ref
-    assert candidates[0].comparison.verdict == "better" and candidates[0].comparison.family == 2
-    assert candidates[1].comparison.verdict == "indistinguishable"
-    assert winner(reference, candidates, "min") is candidates[0]
-    assert candidates[0].run in {"g0", "g1", "g2", "g3"} and candidates[0].mean == pytest.approx(8.09)
-    only_lucky = [r for r in rows if r[0] != good]
-    reference, candidates = verdicts(only_lucky, "min")
-    assert winner(reference, candidates, "min") is reference  # nothing confirmed: the reference stays
+    result = race_of(rows, "min", RaceDesign(1, 3, 1, 8))
+    assert result.status == "confirmed" and result.winner.key == good and result.winner.run in {"g0", "g1", "g2"}
+    assert result.reference.key == ref and result.winner.mean == pytest.approx(8.0 + (0.0 + 0.41 - 0.28) / 3)
+
+
+def test_a_race_under_the_null_calls_better_no_more_often_than_its_level():
+    """Simulated: 3 candidates no better than the reference (unequal seed noise, as on the tuner-check grid);
+    the race calls one of them better at most ALPHA of the time (union bound over looks, Holm within)."""
+    rng, race, false = random.Random(7), RaceDesign(3, 3, 2, 36), 0
+    studies = 1500
+    for _ in range(studies):
+        ref = {s: rng.gauss(0, 1) for s in range(race.max_seeds)}
+        cands = {(i,): {s: rng.gauss(0, sd) for s in range(race.max_seeds)} for i, sd in enumerate((0.3, 1.0, 2.3))}
+        false += replay(ref, cands, race, "min").status == "confirmed"
+    assert false / studies <= 0.05 + 2 * (0.05 * 0.95 / studies) ** 0.5
+
+
+def test_the_smallest_detectable_gain_is_what_the_power_says():
+    race = RaceDesign(1, 3, 2, 20)
+    gain = detectable_gain(0.2, race)
+    assert power(gain, 0.2, race) == pytest.approx(0.8, abs=1e-3)
+    assert detectable_gain(0.2, RaceDesign(1, 3, 2, 40)) < gain  # more budget, smaller gains seen
+    assert detectable_gain(0.4, race) == pytest.approx(2 * gain, rel=1e-3)  # in the units of the noise

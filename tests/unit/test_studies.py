@@ -3,7 +3,12 @@ import pytest
 
 from cyclegan.configtools import UserError
 from tests.helpers import assert_user_error, run_cli
+from tuning.confirm import design
+from tuning.noise import NoiseModel
+from tuning.race import detectable_gain
+from tuning.search import optuna_storage
 from tuning.study import available_studies, load_study
+from tuning.trial_records import TrialRecord, TrialRecords
 
 EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check",
             "data_efficiency"}
@@ -127,11 +132,13 @@ def test_launch_refuses_bad_input_before_starting(tmp_path, args, fragments):
 
 def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
-    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42+12 trials" in listing.stdout
+    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42+25 trials" in listing.stdout
     # what each study costs: trials x epochs x images, and GPU-hours where it needs a GPU
     lines = [" ".join(line.split()) for line in listing.stdout.splitlines()]
-    assert any(line.startswith("lambda_sweep 42+12 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
-    assert "smoke 4+4 trials x 2 epochs x 32 images, CPU" in lines  # search + confirmation
+    assert any(line.startswith("lambda_sweep 42+25 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
+    assert "smoke 4+8 trials x 2 epochs x 32 images, CPU" in lines  # search + the confirmation race's budget
+    # what each confirmation can see, before anything runs
+    assert "confirmation: up to 25 runs; detects a gain of 1.9 σ or more (80 % power; σ: one run's seed noise)" in lines
     assert "data_efficiency 18 trials x ~40,000 images trained each: ~25 GPU-h" in lines
     # a description's first sentence, not cut at an abbreviation ("Zhu et al. 2017")
     assert "Which loss terms matter, and for which GAN objective?" in lines
@@ -316,8 +323,27 @@ def test_a_refused_command_leaves_the_file_tree_as_it_was(tmp_path, command):
 def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
     result = run_cli("tuning.launch", "study=lambda_sweep", "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert ("then confirmation: the top 3 configuration(s) and the reference settings again on 3 fresh seed(s) "
-            "(1000, 1001, 1002;") in result.stdout
+    assert ("then confirmation: the top 2 configuration(s) race the reference settings on fresh seeds "
+            "(1000, 1001, ...;") in result.stdout
+    assert "looking after 3, 6, 8 seeds; at most 25 runs" in result.stdout
+    # the smallest detectable improvement: in units of the seed noise before the study has measured it ...
+    assert "smallest improvement it detects (80 % power): 1.92 σ" in result.stdout
+    # ... and in the objective's units from the study's own history once it has one (the reference's 3 seeds
+    # and a configuration repeated on 4: 2 + 3 degrees of freedom)
+    out = tmp_path / "history"
+    out.mkdir()
+    storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
+    records = TrialRecords(storage, "lambda_sweep")
+    values = [(10.0, 5.0, v) for v in (30.0, 30.4, 29.8)] + [(3.0, 1.0, v) for v in (28.0, 28.6, 28.2, 27.9)]
+    for i, (lcyc, lid, v) in enumerate(values, 1):
+        records.put(TrialRecord(f"t{i:04d}", "lambda_sweep", "search", {"loss.lambda_cyc": lcyc, "loss.lambda_id": lid},
+                                status="complete", values={"50": v}))
+    sigma = NoiseModel.of({"ref": [30.0, 30.4, 29.8], "c": [28.0, 28.6, 28.2, 27.9]}).sigma
+    measured = run_cli("tuning.launch", "study=lambda_sweep", f"study.out_dir={out}", "--dry-run", cwd=tmp_path)
+    assert measured.returncode == 0, measured.stderr
+    gain = detectable_gain(sigma, design(load_study("lambda_sweep")))
+    assert f"smallest improvement it detects (80 % power): {gain:.3g} fid_b2a" in measured.stdout
+    assert "5 degrees of freedom, pooled over 2 configurations" in measured.stdout
     off = run_cli("tuning.launch", "study=lambda_sweep", "study.confirm_top=0", "--dry-run", cwd=tmp_path)
     assert "no confirmation stage (study.confirm_top=0)" in off.stdout
     assert_user_error(run_cli("tuning.launch", "study=smoke", "study.confirm_top=-1", cwd=tmp_path),
