@@ -348,3 +348,5 @@ def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
     assert "no confirmation stage (study.confirm_top=0)" in off.stdout
     assert_user_error(run_cli("tuning.launch", "study=smoke", "study.confirm_top=-1", cwd=tmp_path),
                       "study.confirm_top=-1 must be >= 0")
+    assert_user_error(run_cli("tuning.launch", "study=smoke", "study.confirm_budget=5", cwd=tmp_path),
+                      "study.confirm_budget=5 does not reach the race's first look")
