@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dashboards import plots  # noqa: E402
-from dashboards.data_efficiency import OFF, compare_by_size, conclusion, verdict_line  # noqa: E402
+from dashboards.data_efficiency import OFF, compare_by_size, conclusion, page_margin, verdict_line  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "data_efficiency.json"
 BASE = ["data.name=synthetic", "data.load_size=36", "data.crop_size=32", "data.synthetic_test_size=64",
@@ -79,11 +79,13 @@ def summarise(runs: pd.DataFrame, policy: str) -> dict:
     out = {}
     for value in VALUES:
         comparisons = compare_by_size(runs, value, "min")
+        margin = page_margin(runs, value)
         out[value] = {"comparisons": [{"train_images": c.size, "policy": c.policy, "seeds": c.seeds,
                                        "off_mean": c.off["mean"], "on_mean": c.on["mean"],
                                        "difference": c.comparison.difference, "half_width": c.comparison.half_width,
                                        "verdict": c.comparison.verdict} for c in comparisons],
-                      "conclusion": conclusion(comparisons, policy), "lines": [verdict_line(c, value) for c in comparisons]}
+                      "conclusion": conclusion(comparisons, policy, margin), "margin": margin.value,
+                      "lines": [verdict_line(c, value, margin) for c in comparisons]}
     return out
 
 

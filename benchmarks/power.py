@@ -33,13 +33,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import pandas as pd  # noqa: E402
+
+from dashboards.data_efficiency import compare_by_size, conclusion, page_margin  # noqa: E402
 from tuning.confirm import design  # noqa: E402
+from tuning.equivalence import Margin, equivalent  # noqa: E402
 from tuning.objective import holm, paired_difference  # noqa: E402
 from tuning.race import RaceDesign, detectable_gain, replay, runs_spent  # noqa: E402
 from tuning.study import load_study  # noqa: E402
 
 GAINS = (0, 1, 2, 3)
 GOOD_SHARE = 0.25
+ONE_SIGMA = Margin(1.0, "one seed σ")  # the default equivalence margin, in the simulation's units
 
 
 def grid_spreads() -> list[float]:
@@ -66,10 +71,12 @@ def race_study(trials: int, race: RaceDesign, gain: float, spreads: list[float],
     if confirmed:
         c, true_gain = result.winner.comparison, -mean[result.winner.key[0]]
         covered = -c.difference - c.half_width <= true_gain <= -c.difference + c.half_width
-    return right, confirmed and not right, runs_spent(result), covered
+    return right, confirmed and not right, runs_spent(result), covered, False
 
 
 def paired_study(comparisons: int, seeds: int, gain: float, spreads: list[float], rng: random.Random) -> tuple:
+    """One comparison carries the gain, the rest are null. Also: whether the page would call the one that
+    carries the gain 'equivalent' (TOST at a margin of 1 σ, the default: tuning/equivalence.py)."""
     truth = [-gain] + [0.0] * (comparisons - 1)
     found = []
     for true in truth:
@@ -79,7 +86,26 @@ def paired_study(comparisons: int, seeds: int, gain: float, spreads: list[float]
     hit = family[0].verdict == ("better" if gain > 0 else "indistinguishable")
     false = any(c.is_finding for c, t in zip(family, truth) if t == 0)
     covered = all(abs(c.difference - t) <= c.half_width for c, t in zip(family, truth))
-    return hit and gain > 0, false, 0, covered
+    said_equal = family[0].verdict == "indistinguishable" and equivalent(family[0], ONE_SIGMA)
+    return hit and gain > 0, false, 0, covered, said_equal
+
+
+def absence_study(sizes: int, seeds: int, gain: float, spreads: list[float], rng: random.Random) -> tuple:
+    """The data-efficiency page's own conclusion (dashboards.data_efficiency) on a study where DiffAugment
+    helps by `gain` at every size: does it say 'stops helping' or 'never helped' (false absences)?"""
+    rows = []
+    for i in range(sizes):
+        a, b = rng.choice(spreads), rng.choice(spreads)
+        for seed in range(seeds):
+            shared = rng.gauss(0.0, 1.0)  # what a seed does to both arms (subset, weights)
+            rows.append({"train_images": 16 << i, "diffaugment": "", "seed": seed, "v": shared + rng.gauss(0, a)})
+            rows.append({"train_images": 16 << i, "diffaugment": "p", "seed": seed,
+                         "v": shared - gain + rng.gauss(0, b)})
+    frame = pd.DataFrame(rows)
+    comparisons = compare_by_size(frame, "v", "min")
+    text = conclusion(comparisons, "p", page_margin(frame, "v"))
+    absent = "stops helping" in text or "never helped" in text
+    return False, gain > 0 and absent, 0, math.nan, absent
 
 
 def measure(n: int, seed: int) -> dict:
@@ -99,6 +125,10 @@ def measure(n: int, seed: int) -> dict:
         designs[name] = {"kind": "paired, Holm", "comparisons": comparisons, "seeds": study.launch.study.seeds,
                          "shipped": True,
                          "cells": cells(lambda g: paired_study(comparisons, study.launch.study.seeds, g, spreads, rng), n)}
+    seeds = load_study("data_efficiency").launch.study.seeds
+    designs["data_efficiency (conclusion)"] = {
+        "kind": "absence", "sizes": 3, "seeds": seeds, "shipped": True,
+        "cells": cells(lambda g: absence_study(3, seeds, g, spreads, rng), n)}
     return designs
 
 
@@ -109,7 +139,8 @@ def cells(simulate, n: int) -> dict:
         covered = [r[3] for r in rows if r[3] == r[3]]
         out[str(gain)] = {"studies": n, "p_confirm": sum(r[0] for r in rows) / n,
                           "p_false_better": sum(r[1] for r in rows) / n, "mean_runs": sum(r[2] for r in rows) / n,
-                          "coverage": sum(covered) / len(covered) if covered else None}
+                          "coverage": sum(covered) / len(covered) if covered else None,
+                          "p_said_absent": sum(r[4] for r in rows) / n}
     return out
 
 
@@ -124,15 +155,27 @@ def markdown(data: dict) -> str:
     lines = [f"Measured by `{data['command']}` at commit {data['commit'][:7]}"
              f"{' (with uncommitted changes)' if data['uncommitted_changes'] else ''}, {data['studies']} simulated "
              "studies per cell; gains in units of the reference settings' seed σ.", "",
-             "| design | P(false better) at 0 | P(confirm) at 1 / 2 / 3 σ | mean confirmation runs at 0 / 2 σ | "
-             "race detects (80 %, last look) |", "|---|---|---|---|---|"]
-    for name, d in data["designs"].items():
+             "| race (sampled studies) | P(false better) at 0 | P(confirm) at 1 / 2 / 3 σ | mean confirmation runs at "
+             "0 / 2 σ | race detects (80 %, last look) |", "|---|---|---|---|---|"]
+    races = {k: d for k, d in data["designs"].items() if d["kind"] == "race"}
+    pages = {k: d for k, d in data["designs"].items() if d["kind"] != "race"}
+    for name, d in races.items():
         c = d["cells"]
-        runs = f"{c['0']['mean_runs']:.1f} / {c['2']['mean_runs']:.1f}" if d["kind"] == "race" else "–"
-        detect = f"{d['detectable_gain_sigma']:.2f} σ" if d["kind"] == "race" else "–"
         shipped = " (shipped)" if d["shipped"] else ""
         lines.append(f"| {name}{shipped} | {c['0']['p_false_better']:.3f} | "
-                     f"{c['1']['p_confirm']:.2f} / {c['2']['p_confirm']:.2f} / {c['3']['p_confirm']:.2f} | {runs} | {detect} |")
+                     f"{c['1']['p_confirm']:.2f} / {c['2']['p_confirm']:.2f} / {c['3']['p_confirm']:.2f} | "
+                     f"{c['0']['mean_runs']:.1f} / {c['2']['mean_runs']:.1f} | {d['detectable_gain_sigma']:.2f} σ |")
+    lines += ["", "| page (paired, Holm) | P(false finding) at 0 | P(finding) at 1 / 2 / 3 σ | joint coverage of the "
+              "per-comparison intervals at 0 / 2 σ | P(a real gain called equivalent / absent) at 1 / 2 / 3 σ |",
+              "|---|---|---|---|---|"]
+    for name, d in pages.items():
+        c = d["cells"]
+        coverage = (f"{c['0']['coverage']:.3f} / {c['2']['coverage']:.3f}" if c["0"]["coverage"] is not None else "–")
+        found = (f"{c['1']['p_confirm']:.2f} / {c['2']['p_confirm']:.2f} / {c['3']['p_confirm']:.2f}"
+                 if d["kind"] != "absence" else "–")
+        false = f"{c['0']['p_false_better']:.3f}" if d["kind"] != "absence" else "–"
+        lines.append(f"| {name} | {false} | {found} | {coverage} | "
+                     f"{c['1']['p_said_absent']:.3f} / {c['2']['p_said_absent']:.3f} / {c['3']['p_said_absent']:.3f} |")
     return "\n".join(lines)
 
 

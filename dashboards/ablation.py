@@ -7,6 +7,8 @@ the reference arm that agrees with it on the settings that tell reference arms a
 Arms that share a seed share initial weights, data order and pool randomness, so the verdict is a paired
 t interval over the seeds both arms ran (tuning.objective.paired_difference); a seed only one arm finished
 is left out and the verdict says so. All verdicts of the section are one family (tuning.objective.holm).
+An arm not called better or worse is "equivalent" only by TOST against the stated margin (`study.margin`, or
+one seed σ pooled over the arms); otherwise "not shown different", with the difference it could have seen.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import html
 
 import pandas as pd
 
+from tuning.equivalence import PER_COMPARISON, margin_of
+from tuning.noise import NoiseModel
 from tuning.objective import family_text, holm
 
 from .stats import arm_table, paired_verdict, verdict_text
@@ -40,7 +44,7 @@ def reference_arm(arm: str, params: dict, references: dict[str, dict]) -> str | 
 
 
 def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric: str, fmt,
-                     comparators: dict[str, str] | None = None) -> str:
+                     comparators: dict[str, str] | None = None, margin: float | None = None) -> str:
     """HTML for the ablation arms of complete trials in `table` ('' if the study has no repeated arms).
     `comparators` (arm -> the arm one term away, tuning/comparators.py) name each arm's comparison; without
     them an arm is compared with the `full*` arm of the same adversarial loss (studies before `compare:`)."""
@@ -76,13 +80,20 @@ def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric
         if not others:
             lines.append((label, *paired_verdict(arm, reference, mode), left_out(arm, reference)))
     corrected = holm([comparison for _, comparison, _, _ in lines], mode)  # the arms are one family
-    verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds, dropped))}</li>"
+    # one seed σ pooled over the arms (each arm is a configuration on several seeds), unless study.margin
+    groups = {tuple(map(str, name if isinstance(name, tuple) else (name,))): g["objective"].tolist()
+              for name, g in table.dropna(subset=["objective"]).groupby(factors)}
+    stated = margin_of(margin, NoiseModel.of(groups).sigma if groups else float("nan"))
+    verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds, dropped, stated))}</li>"
                        for (label, _, seeds, dropped), c in zip(lines, corrected))
     against = "the arm one term away" if comparators else "the full model"
+    family = corrected and max(c.family for c in corrected) > 1
+    note = (f"<p class=note>{html.escape(PER_COMPARISON) + '. ' if family else ''}No difference is claimed "
+            f"without an equivalence test: {html.escape(stated.text(metric.upper()))}.</p>")
     return (f"<h2>Ablation: each arm over its seeds</h2><table><tr>{head}<th>seeds</th><th>{metric} mean ± std"
             f"</th><th>95 % interval of the mean</th></tr>{body}</table>"
             + (f"<h3>Against {against}, seed by seed ({html.escape(family_text(corrected))})</h3>"
-               f"<ul>{verdicts}</ul>" if verdicts else ""))
+               f"<ul>{verdicts}</ul>{note}" if verdicts else ""))
 
 
 def left_out(arm: pd.DataFrame, reference: pd.DataFrame) -> int:

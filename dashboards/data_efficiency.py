@@ -8,6 +8,10 @@ seed by seed: runs that share a seed share the training subset, initial weights 
 difference is judged by the paired noise rule (tuning.objective.paired_difference, the one definition of
 what counts as a real difference), every size and policy corrected together as one family
 (tuning.objective.holm). A size with fewer than 3 shared seeds gets no verdict.
+
+"Stops helping" and "never helped" are absences, so they are said only when an equivalence test shows them
+(tuning/equivalence.py: TOST against the page's stated margin, `study.margin` or one seed σ); a size whose
+interval merely includes zero is "not shown to help", with the gain it could have detected.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from tuning.equivalence import PER_COMPARISON, Margin, detectable, equivalent, margin_of, verdict_words
+from tuning.noise import NoiseModel
 from tuning.objective import Comparison, family_text, holm, paired_difference
 
 from . import plots
@@ -60,31 +66,54 @@ def compare_by_size(rows: pd.DataFrame, value: str, mode: str) -> list[SizeCompa
     return [replace(c, comparison=k) for c, k in zip(out, corrected)]
 
 
-def conclusion(comparisons: list[SizeComparison], policy: str) -> str:
-    """Where `policy` stops helping: the smallest size from which on it never helps beyond noise."""
+def page_margin(rows: pd.DataFrame, value: str, configured: float | None = None) -> Margin:
+    """The page's equivalence margin: `study.margin` if set, else one seed σ pooled over the page's arms
+    (each size and policy is a configuration run on several seeds; tuning/noise.py, with its refusal to pool
+    unequal spreads, falling back to the largest size without augmentation)."""
+    data = rows.dropna(subset=[value])
+    groups = {(int(n), p): g[value].tolist() for (n, p), g in data.groupby(["train_images", "diffaugment"])}
+    largest = (int(data["train_images"].max()), OFF) if not data.empty else None
+    return margin_of(configured, NoiseModel.of(groups, largest).sigma if groups else float("nan"))
+
+
+def conclusion(comparisons: list[SizeComparison], policy: str, margin: Margin) -> str:
+    """Where `policy` stops helping: from the size after the last one where it helps, every larger size must
+    be shown equivalent (TOST at `margin`); otherwise the page says it was not shown to help there."""
     mine = [c for c in comparisons if c.policy == policy and c.comparison.verdict != "not enough seeds"]
     if not mine:
         return f"DiffAugment ({policy}): not enough seeds at any size for a verdict (3 shared seeds needed)."
     worse = [str(c.size) for c in mine if c.comparison.verdict == "worse"]
     tail = f" It is worse beyond noise at {', '.join(worse)} images." if worse else ""
-    if not any(c.helps for c in mine):
-        return (f"DiffAugment ({policy}) never helped beyond noise at any size measured "
-                f"({', '.join(str(c.size) for c in mine)} images per domain).{tail}")
-    last_help = max(i for i, c in enumerate(mine) if c.helps)
-    if last_help == len(mine) - 1:
+    helped = [i for i, c in enumerate(mine) if c.helps]
+    if helped and helped[-1] == len(mine) - 1:
         return (f"DiffAugment ({policy}) still helps at the largest size measured ({mine[-1].size} images per "
                 f"domain): it did not stop helping in this range.{tail}")
-    stop = mine[last_help + 1].size
-    return (f"DiffAugment ({policy}) helps up to {mine[last_help].size} images per domain and stops helping at "
-            f"{stop}: from {stop} images on, no difference beyond noise.{tail}")
+    after = mine[helped[-1] + 1:] if helped else mine
+    sizes = ", ".join(str(c.size) for c in after)
+    if all(equivalent(c.comparison, margin) for c in after):
+        shown = f"equivalent to no augmentation within ±{margin.value:.3g} (TOST; {margin.source})"
+        if not helped:
+            return f"DiffAugment ({policy}) never helped: {shown} at every size measured ({sizes} images per domain).{tail}"
+        return (f"DiffAugment ({policy}) helps up to {mine[helped[-1]].size} images per domain and stops helping at "
+                f"{after[0].size}: from {after[0].size} images on it is {shown}.{tail}")
+    could = [detectable(c.comparison) for c in after]
+    could_text = (f"; at these sizes this design could detect a gain of {max(could):.3g} or more"
+                  if could and all(x == x for x in could) else "")
+    margin_text = (f"; no size was shown equivalent within ±{margin.value:.3g} ({margin.source})"
+                   if margin.value == margin.value else "")
+    where = (f"helps up to {mine[helped[-1]].size} images per domain; from {after[0].size} on it was not shown to help "
+             f"({sizes} images), which is not evidence that it stops" if helped else
+             f"was not shown to help at any size measured ({sizes} images per domain), which is not evidence that "
+             "it never helps")
+    return f"DiffAugment ({policy}) {where}{could_text}{margin_text}.{tail}"
 
 
-def verdict_line(c: SizeComparison, metric: str) -> str:
+def verdict_line(c: SizeComparison, metric: str, margin: Margin) -> str:
     if c.comparison.verdict == "not enough seeds":
         return f"{c.size} images: {metric} {c.comparison.difference:+.3g}, not enough seeds ({c.seeds} shared, 3 needed)"
     low, high = c.comparison.difference - c.comparison.half_width, c.comparison.difference + c.comparison.half_width
-    word = "no difference beyond noise" if c.comparison.verdict == "indistinguishable" else c.comparison.verdict
-    level = "95 % interval" if c.comparison.family <= 1 else "interval"
+    word = verdict_words(c.comparison, margin, metric)
+    level = "95 % interval" if c.comparison.family <= 1 else "per-comparison interval"
     return (f"{c.size} images: {metric} {c.comparison.difference:+.3g}, {level} [{low:.3g}, {high:.3g}], "
             f"{word} (paired over {c.seeds} seeds)")
 
@@ -105,22 +134,24 @@ def study_rows(table: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def section(table: pd.DataFrame, metric: str, mode: str, figures: Path, img) -> str:
+def section(table: pd.DataFrame, metric: str, mode: str, figures: Path, img, margin: float | None = None) -> str:
     """HTML: the objective against training images per arm, the paired verdicts, and where DiffAugment stops
-    helping ('' for a study that is not a data-efficiency design)."""
+    helping ('' for a study that is not a data-efficiency design). `margin`: study.margin (0/None: one seed σ)."""
     rows = study_rows(table)
     if rows.empty:
         return ""
     comparisons = compare_by_size(rows, "objective", mode)
+    stated = page_margin(rows, "objective", margin)
     path = plots.data_efficiency(rows, comparisons, "objective", metric, figures / "data_efficiency.png")
     policies = sorted(p for p in rows["diffaugment"].unique() if p != OFF)
-    verdicts = "".join(f"<li>{html.escape(policy_label(c.policy))} vs no augmentation, {html.escape(verdict_line(c, metric))}"
-                       "</li>" for c in comparisons)
-    summary = "".join(f"<p><b>{html.escape(conclusion(comparisons, p))}</b></p>" for p in policies)
+    verdicts = "".join(f"<li>{html.escape(policy_label(c.policy))} vs no augmentation, "
+                       f"{html.escape(verdict_line(c, metric, stated))}</li>" for c in comparisons)
+    summary = "".join(f"<p><b>{html.escape(conclusion(comparisons, p, stated))}</b></p>" for p in policies)
     return (f"<h2>Data efficiency: {metric} against training images per domain</h2>{summary}"
             f"<figure>{img(path)}</figure><h3>DiffAugment against no augmentation, seed by seed, at each size</h3>"
             f"<ul>{verdicts}</ul><p class=note>Left: each arm's mean over its seeds with the 95 % interval of the "
             f"mean. Right: the paired difference (with − without) and its noise interval: "
             f"{'below' if mode == 'min' else 'above'} zero with the interval clear of it, DiffAugment helps. Each size "
-            f"and policy is one comparison of a family, {html.escape(family_text([c.comparison for c in comparisons]))}: the "
-            "intervals are 95 % for the page as a whole.</p>")
+            f"and policy is one comparison of a family, {html.escape(family_text([c.comparison for c in comparisons]))}; "
+            f"{html.escape(PER_COMPARISON)}. An absence (stops helping, never helped) is claimed only by an "
+            f"equivalence test: {html.escape(stated.text(metric))}.</p>")

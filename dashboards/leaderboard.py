@@ -51,13 +51,15 @@ def noise_summary(runs: StudyRuns, group: pd.DataFrame) -> tuple[str, list]:
         hint = (" A trial is one seed: to tell whether the top settings are really better, run them again with "
                 "several seeds (study.seeds) — the interval for a mean over n seeds is about √n times narrower."
                 if floor.seeds >= 2 else "")
-        headline = (f"No setting in this study changed {html.escape(runs.metric)} beyond noise "
-                    f"({floor_text}; {family}). The rankings, effects and importances below are within noise.{extra}{hint}")
+        headline = (f"No setting in this study was shown to change {html.escape(runs.metric)} beyond noise "
+                    f"({floor_text}; {family}). That is not evidence that none does: the rankings, effects and "
+                    f"importances below are within noise.{extra}{hint}")
     else:
         parts = [f"{len(v)} {word} than the reference settings beyond noise ({html.escape(', '.join(v))})"
                  for word, v in found.items() if v]
         rest = len(others) - len(found["better"]) - len(found["worse"])
-        headline = f"{'; '.join(parts)}; {rest} indistinguishable from them ({family}). Noise floor: {floor_text}."
+        headline = (f"{'; '.join(parts)}; {rest} not shown different from them ({family}; not shown is not "
+                    f"the same as equal). Noise floor: {floor_text}.")
     return f"<p class=note id=noise>{headline}</p>", comparisons
 
 
@@ -99,8 +101,9 @@ def leaderboard(runs: StudyRuns, group: pd.DataFrame, comparisons: list, client:
              "¹ the trial's value ± its evaluation standard error over the test images. ")
     legend = (f"<p class=legend>{first}"
               "² its difference from the mean of the reference settings ± the noise half-width (seed spread "
-              "and evaluation noise; 95 % for the page as a whole: each trial's interval is widened for the number "
-              "of trials compared, Holm): a difference inside it is noise. ³ the best value over the trial's epochs, "
+              "and evaluation noise), a per-comparison interval at the level Holm tested it at: each covers its own "
+              "difference with ≥ 95 %, but they are not simultaneous (together they cover less often); a "
+              "difference inside it is not shown, which is not the same as absent. ³ the best value over the trial's epochs, "
               "optimistic: that epoch was chosen on the test split; trials are ranked by the final value. "
               "Hover a trial's name for its provenance; click a sample grid to see it at full size.</p>")
     return f"<table class=board>{head}{''.join(rows)}</table>{legend}"

@@ -106,5 +106,5 @@ def data_efficiency(rows: pd.DataFrame, comparisons: list, value: str, label: st
     left.set_ylabel(label)
     left.set_title(f"{label} by arm", fontsize=9)
     right.set_ylabel("with − without DiffAugment")
-    right.set_title("paired difference (noise rule's 95 % interval)", fontsize=9)
+    right.set_title("paired difference (per-comparison interval, Holm level)", fontsize=9)
     return _save(fig, path)

@@ -4,7 +4,7 @@ also logged as an artifact of the study's parent run; the last line printed is t
 
 Every comparison follows the noise rule of `tuning.objective`: the report opens with the noise floor
 (evaluation standard error and the reference settings' seed-to-seed spread) and says in words which
-trials are better than the reference settings, worse, or indistinguishable from them.
+trials are better than the reference settings, worse, or not shown different from them.
 Sections: leaderboard of complete trials by objective (the study metric at the final evaluation), each
 with its difference from the reference ± noise, its verdict and its final sample grid (best over epochs
 shown, labelled optimistic); trials stopped early; effect of each searched value, parameter importance
@@ -156,9 +156,10 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
                 names = ", ".join(html.escape(n) for n in front["run_name"])
                 parts.append(f"<h2>Quality against cost</h2><p>Complete trials only; cost = training seconds for the "
                              f"whole budget.</p>{caveat}<figure>{img(path)}</figure><p>Pareto front: {names}</p>")
-            efficiency = data_efficiency.section(done, runs.metric, runs.mode, figures, img)
+            efficiency = data_efficiency.section(done, runs.metric, runs.mode, figures, img, runs.margin)
             # a data-efficiency grid has its own per-size comparisons; its cells are not ablation arms
-            parts.append(efficiency or ablation_section(done, runs.searched, runs.mode, runs.metric, fmt, runs.comparators))
+            parts.append(efficiency or ablation_section(done, runs.searched, runs.mode, runs.metric, fmt, runs.comparators,
+                                                        runs.margin))
             parts.append(painters_section(runs, done, client, tmp))
         failed = t[t["status"] == "FAILED"] if len(t) else t
         if len(failed):

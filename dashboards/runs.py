@@ -68,6 +68,11 @@ class StudyRuns:
         done = self.complete(table)
         return by_configuration(done, self.searched) if self.seeds > 1 and not done.empty else done
 
+    @property
+    def margin(self) -> float:
+        """study.margin of the newest launch (0: one seed σ, tuning/equivalence.py)."""
+        return float(param_value(self.parents[0].data.params.get("study.margin", "0")) or 0)
+
     def noise_floor(self, table: pd.DataFrame | None = None) -> NoiseFloor:
         """The reference settings' complete runs in `table` (default: all): the study's noise floor, with the
         study's noise model (tuning/noise.py: every repeated configuration, confirmation runs included)."""

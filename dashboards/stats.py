@@ -10,6 +10,7 @@ import math
 import pandas as pd
 from scipy import stats
 
+from tuning.equivalence import NO_MARGIN, Margin, verdict_words
 from tuning.objective import Comparison, compare, holm, paired_difference
 
 
@@ -54,17 +55,20 @@ def paired_verdict(arm: pd.DataFrame, reference: pd.DataFrame, mode: str) -> tup
     return paired_difference((a[shared] - r[shared]).tolist(), mode), len(shared)
 
 
-def verdict_text(label: str, metric: str, comparison: Comparison, seeds: int, dropped: int = 0) -> str:
+def verdict_text(label: str, metric: str, comparison: Comparison, seeds: int, dropped: int = 0,
+                 margin: Margin = NO_MARGIN) -> str:
     """'no identity: FID +2.1, 95 % interval [1.2, 3.0], worse (paired over 3 seeds)'; a comparison corrected
-    for a family of m says so: 'interval (95 % over 15 comparisons, Holm) [..]'; seeds that finished in only
-    one of the two arms are named as left out."""
+    for a family of m says so: 'per-comparison interval (Holm level, 15 comparisons) [..]'; a difference not
+    called is 'equivalent' only by TOST against `margin`, else 'not shown different' with what it could have
+    detected (tuning/equivalence.py); seeds that finished in only one of the two arms are named as left out."""
     gone = f"; {dropped} seed(s) left out: finished in only one of the two arms" if dropped else ""
     if comparison.verdict == "not enough seeds":
         return (f"{label}: {metric} {comparison.difference:+.3g}, not enough seeds for a verdict "
                 f"({seeds} shared, at least 3 needed{gone})")
     low, high = comparison.difference - comparison.half_width, comparison.difference + comparison.half_width
-    word = "no difference beyond noise" if comparison.verdict == "indistinguishable" else comparison.verdict
-    level = "95 % interval" if comparison.family <= 1 else f"interval (95 % over {comparison.family} comparisons, Holm)"
+    word = verdict_words(comparison, margin, metric)
+    level = ("95 % interval" if comparison.family <= 1
+             else f"per-comparison interval (Holm level, {comparison.family} comparisons)")
     return (f"{label}: {metric} {comparison.difference:+.3g}, {level} [{low:.3g}, {high:.3g}], {word} "
             f"(paired over {seeds} seeds{gone})")
 

@@ -29,6 +29,10 @@ class StudyConfig:
     confirm_step: int = 3               # ... each later look after this many more
     confirm_budget: int = 0             # ... runs at most, the reference's included; 0 = 0.6 x the search's trials
                                         # (benchmarks/power.py measured what each budget buys)
+    target_effect: float = 0.0          # the smallest gain (objective units) worth finding: confirm_budget=0 is then
+                                        # sized so the race detects it with 80 % power (tuning/race.py budget_for)
+    margin: float = 0.0                 # equivalence margin (objective units) for "no difference" / "stops helping";
+                                        # 0 = one seed-to-seed σ (tuning/equivalence.py)
     n_startup_trials: int = 0           # TPE's random proposals before it models; 0 = sized to the study's budget
                                         # (tuning/search.py startup_trials; benchmarks/tuner_check.py measured it)
     storage: Optional[str] = None       # Optuna RDB URL (default: sqlite:///<out_dir>/optuna.db)

@@ -33,7 +33,7 @@ import math
 
 import optuna
 
-from .race import RaceDesign, RaceResult, replay
+from .race import RaceDesign, RaceResult, budget_for, replay
 from .seeds import most_typical
 from .study import REPEAT_INDEX, Study
 
@@ -76,18 +76,80 @@ def reference_configuration(study: Study) -> dict | None:
     return next((cell for cell in grid_cells(study) if study.is_reference(cell)), None) if study.is_grid else None
 
 
-def budget(study: Study) -> int:
-    """Runs the race may spend, the reference's included: `study.confirm_budget`, or BUDGET_SHARE of the
-    search's trials (at least the first look's runs)."""
+TARGET_CAP = 3                      # study.target_effect: the budget it sizes is capped at 3 x the search's trials
+
+
+def budget(study: Study, sigma: float = math.nan) -> int:
+    """Runs the race may spend, the reference's included: `study.confirm_budget`; else, with
+    `study.target_effect` and the seed noise `sigma` measured, the smallest budget whose race detects that
+    gain with 80 % power (capped at TARGET_CAP x the search's trials); else BUDGET_SHARE of the search's
+    trials. Never below the first look's runs."""
     s = study.launch.study
     first_look = (s.confirm_top + 1) * s.confirm_seeds
-    return s.confirm_budget if s.confirm_budget > 0 else max(first_look, round(BUDGET_SHARE * study.num_trials))
+    if s.confirm_budget > 0:
+        return s.confirm_budget
+    if s.target_effect > 0 and math.isfinite(sigma) and sigma > 0:
+        cap = max(first_look, TARGET_CAP * study.num_trials)
+        return max(first_look, budget_for(s.target_effect, sigma, max(s.confirm_top, 1), s.confirm_seeds,
+                                          s.confirm_step, limit=cap))
+    return max(first_look, round(BUDGET_SHARE * study.num_trials))
 
 
-def design(study: Study, candidates: int | None = None) -> RaceDesign:
+def budget_source(study: Study, sigma: float = math.nan) -> str:
+    """Where `budget` came from, for the dry run and the launch line."""
+    s = study.launch.study
+    if s.confirm_budget > 0:
+        return "study.confirm_budget"
+    if s.target_effect > 0:
+        if not (math.isfinite(sigma) and sigma > 0):
+            return (f"study.target_effect={s.target_effect:g} sizes it once the reference's seeds have measured the "
+                    f"seed noise; until then 0.6 x the search trials")
+        cap = TARGET_CAP * study.num_trials
+        sized = budget(study, sigma)
+        capped = f", capped at {TARGET_CAP} x the search trials" if sized >= cap else ""
+        return f"sized by study.target_effect={s.target_effect:g} at σ = {sigma:.3g}{capped}"
+    return "study.confirm_budget = 0: 0.6 x the search trials"
+
+
+def design(study: Study, candidates: int | None = None, sigma: float = math.nan) -> RaceDesign:
     s = study.launch.study
     return RaceDesign(s.confirm_top if candidates is None else candidates, s.confirm_seeds, s.confirm_step,
-                      budget(study))
+                      budget(study, sigma))
+
+
+def history_noise(study: Study):
+    """The noise model of the study's stored history (None: no storage or no complete trial yet). Read-only."""
+    from .noise import NoiseModel
+    from .preflight import not_yet_created
+    if not_yet_created(study.storage_url):
+        return None
+    try:
+        from .search import optuna_storage
+        from .trial_records import TrialRecords
+        storage = optuna_storage(study.storage_url)
+        storage.get_study_id_from_name(study.optuna_name)
+        records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()
+    except Exception:  # no such history yet, or unreadable: the dry run states the default
+        return None
+    groups: dict[tuple, list] = {}
+    reference = None
+    for r in records:
+        if r.status == "complete" and r.values:
+            key = tuple(str(r.config.get(k)) for k in study.search)
+            groups.setdefault(key, []).append(r.epochs()[-1][1])
+            reference = key if study.is_reference(r.config) else reference
+    return NoiseModel.of(groups, reference) if groups else None
+
+
+def stored_design(records, round_: int) -> RaceDesign | None:
+    """The design a round's confirmation trials were started with (a resumed race keeps it, whatever the
+    noise model has learnt since)."""
+    for r in records:
+        if r.stage == "confirm" and r.config.get(ROUND) == round_ and r.config.get(RACE):
+            found = design_of(r.config[RACE])
+            if found is not None:
+                return found
+    return None
 
 
 def design_text(d: RaceDesign) -> str:

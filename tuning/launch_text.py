@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .confirm import CONFIRM_SEED_BASE, design
+from .confirm import CONFIRM_SEED_BASE, budget_source, design, history_noise
 from .race import detectable_gain
 from .redact import redact
 from .run_layout import param_value
@@ -83,42 +83,18 @@ def confirmation_plan(study: Study, noise=None) -> str:
     """The race the study will run and the smallest gain it detects (80 % power), in the objective's units
     when the study's history has measured its seed noise, else in units of that noise."""
     s = study.launch.study
-    race = design(study)
-    base = study.base_config().train.seed + CONFIRM_SEED_BASE
     noise = noise if noise is not None else history_noise(study)
+    sigma = noise.sigma if noise is not None else math.nan
+    race = design(study, sigma=sigma)
+    base = study.base_config().train.seed + CONFIRM_SEED_BASE
     head = (f"then confirmation: the top {s.confirm_top} configuration(s) race the reference settings on fresh seeds "
             f"({base}, {base + 1}, ...; a later round of a continuation uses the next hundred), looking after "
             f"{', '.join(map(str, race.looks))} seeds; at most {race.budget} runs "
-            f"(study.confirm_budget{'' if s.confirm_budget else ' = 0: 0.6 x the search trials'}); the answer "
-            "(best=true, registry) comes from them")
-    if noise is not None and math.isfinite(noise.sigma):
-        gain = detectable_gain(noise.sigma, race)
+            f"({budget_source(study, sigma)}); the answer (best=true, registry) comes from them")
+    if math.isfinite(sigma):
+        gain = detectable_gain(sigma, race)
         return (f"{head}\nsmallest improvement it detects (80 % power): {gain:.3g} {s.metric}, from this study's "
                 f"{noise.describe(s.metric)}")
     return (f"{head}\nsmallest improvement it detects (80 % power): {detectable_gain(1.0, race):.3g} σ, σ being the "
             f"seed-to-seed spread of one run's {s.metric} (not measured yet: the reference's seeds measure it; on "
             "the synthetic tuner-check task σ = 0.14 FID, benchmarks/README.md)")
-
-
-def history_noise(study: Study):
-    """The noise model of the study's stored history (None: no storage or no complete trial yet). Read-only."""
-    from .preflight import not_yet_created
-    if not_yet_created(study.storage_url):
-        return None
-    try:
-        from .noise import NoiseModel
-        from .search import optuna_storage
-        from .trial_records import TrialRecords
-        storage = optuna_storage(study.storage_url)
-        storage.get_study_id_from_name(study.optuna_name)
-        records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()
-    except Exception:  # no such history yet, or unreadable: the dry run states the default
-        return None
-    groups: dict[tuple, list] = {}
-    reference = None
-    for r in records:
-        if r.status == "complete" and r.values:
-            key = tuple(str(r.config.get(k)) for k in study.search)
-            groups.setdefault(key, []).append(r.epochs()[-1][1])
-            reference = key if study.is_reference(r.config) else reference
-    return NoiseModel.of(groups, reference) if groups else None

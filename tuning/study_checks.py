@@ -3,6 +3,7 @@ name, a well-formed `search:` block, and every value a trial can take a valid en
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -84,6 +85,12 @@ def validate(study: Study, path: Path) -> None:
         raise UserError(f"study.confirm_budget={s.confirm_budget} does not reach the race's first look: "
                         f"{s.confirm_top} candidate(s) and the reference on {s.confirm_seeds} seeds need "
                         f"{(s.confirm_top + 1) * s.confirm_seeds} runs; raise it or lower study.confirm_top")
+    for key, value in [("study.target_effect", s.target_effect), ("study.margin", s.margin)]:
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"{key}={value} must be a gain in {s.metric}'s units, >= 0 (0 = not set)")
+    if s.target_effect > 0 and s.confirm_budget > 0:
+        raise UserError(f"study.target_effect={s.target_effect:g} sizes the confirmation budget and "
+                        f"study.confirm_budget={s.confirm_budget} fixes it: set one of them (the other to 0)")
     if s.scheduler == "asha" and s.seeds > 1:
         raise UserError("study.scheduler=asha cannot stop repeated seeds fairly (Ray's Repeater averages them); "
                         "set study.scheduler=none or study.seeds=1")

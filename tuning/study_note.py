@@ -74,7 +74,7 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     if best.data.tags.get("baseline") == "true":
         against = "it is a run of the reference settings: no other setting did better"
     elif verdict.verdict in ("better", "worse", "indistinguishable"):
-        word = {"indistinguishable": "indistinguishable from"}.get(verdict.verdict, f"{verdict.verdict} than")
+        word = {"indistinguishable": "not shown different from"}.get(verdict.verdict, f"{verdict.verdict} than")
         against = f"{word} the reference settings ({metric} {verdict.text()}, {family_text(family)})"
     else:
         against = f"not judged against the reference settings ({verdict.verdict})"

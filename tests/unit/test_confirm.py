@@ -98,3 +98,30 @@ def test_the_smallest_detectable_gain_is_what_the_power_says():
     assert power(gain, 0.2, race) == pytest.approx(0.8, abs=1e-3)
     assert detectable_gain(0.2, RaceDesign(1, 3, 2, 40)) < gain  # more budget, smaller gains seen
     assert detectable_gain(0.4, race) == pytest.approx(2 * gain, rel=1e-3)  # in the units of the noise
+
+
+def test_target_effect_sizes_the_budget_so_the_race_detects_it():
+    """study.target_effect: the smallest budget whose race detects that gain with 80 % power at the study's
+    measured seed noise; a larger target needs fewer runs; until the noise is measured, the default share."""
+    plain = load_study("lambda_sweep")
+    study = load_study("lambda_sweep", ["study.target_effect=0.5"])
+    assert budget(study) == budget(plain)  # sigma not measured yet
+    sized = budget(study, sigma=0.2)
+    assert detectable_gain(0.2, design(study, sigma=0.2)) <= 0.5
+    smaller = RaceDesign(2, 3, 3, sized - 3)  # one seed fewer for each arm: no longer enough
+    assert detectable_gain(0.2, smaller) > 0.5
+    assert budget(load_study("lambda_sweep", ["study.target_effect=1.0"]), sigma=0.2) < sized
+    tiny = budget(load_study("lambda_sweep", ["study.target_effect=0.001"]), sigma=0.2)
+    assert tiny == 3 * study.num_trials  # capped at 3 x the search's trials (confirm.TARGET_CAP)
+
+
+def test_a_resumed_race_keeps_the_design_it_started_with(tmp_path):
+    """The noise model learns from every run, so a design recomputed on resume could differ from the one the
+    round's trials were started with; the round's stored design wins."""
+    from tuning.confirm import design_text, stored_design
+    from tuning.trial_records import TrialRecord
+    started = RaceDesign(2, 3, 3, 30)
+    record = TrialRecord("t0050", "lambda_sweep", "confirm", {"loss.lambda_cyc": 4.0, ROUND: 1, RACE: design_text(started),
+                                                              REPEAT_INDEX: 1100, STAGE: "confirm"})
+    assert stored_design([record], 1) == started
+    assert stored_design([record], 0) is None

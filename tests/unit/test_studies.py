@@ -350,3 +350,14 @@ def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
                       "study.confirm_top=-1 must be >= 0")
     assert_user_error(run_cli("tuning.launch", "study=smoke", "study.confirm_budget=5", cwd=tmp_path),
                       "study.confirm_budget=5 does not reach the race's first look")
+    assert_user_error(run_cli("tuning.launch", "study=smoke", "study.target_effect=-1", cwd=tmp_path),
+                      "study.target_effect=-1.0 must be a gain")
+    assert_user_error(run_cli("tuning.launch", "study=smoke", "study.target_effect=0.2", "study.confirm_budget=12",
+                              cwd=tmp_path), "set one of them")
+    # a target effect sizes the budget from the history's measured noise, and the dry run says so
+    target = run_cli("tuning.launch", "study=lambda_sweep", f"study.out_dir={out}", "study.target_effect=0.3",
+                     "--dry-run", cwd=tmp_path)
+    assert target.returncode == 0, target.stderr
+    sized = design(load_study("lambda_sweep", ["study.target_effect=0.3"]), sigma=sigma)
+    assert f"at most {sized.budget} runs (sized by study.target_effect=0.3 at σ = {sigma:.3g}" in target.stdout
+    assert detectable_gain(sigma, sized) <= 0.3
