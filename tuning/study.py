@@ -13,6 +13,7 @@ turns it into the engine's `Config`. Nothing here imports Ray, Optuna or MLflow.
 """
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -192,7 +193,9 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
     from .study_checks import check_name, parse_search, validate
     path = Path(name).expanduser() if name.endswith((".yaml", ".yml")) else STUDIES_DIR / f"{name}.yaml"
     if not name or not path.is_file():
-        raise UserError(f"unknown study {name!r}; available: {', '.join(available_studies())} "
+        close = difflib.get_close_matches(name, available_studies(), n=1, cutoff=0.6)
+        hint = f"did you mean study={close[0]}? " if close else ""
+        raise UserError(f"unknown study {name!r}; {hint}available: {', '.join(available_studies())} "
                         "(or study=path/to/file.yaml)")
     name = path.stem
     raw = load_yaml(path)
@@ -215,6 +218,14 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
     check_name(launch.study.name)
     load_config(base=engine)  # the base engine config must be valid on its own
     search = parse_search(raw.get("search") or {}, path)
+    # a searched key set on the command line is fixed there: `loss.lambda_id=5` searches the others alone
+    fixed = set(flatten({k: cli[k] for k in ENGINE_SECTIONS if k in cli})) & set(search)
+    for key in fixed:
+        if search[key].arms is None:
+            del search[key]
+    if fixed and not search:
+        raise UserError(f"{', '.join(sorted(fixed))} fixed on the command line leaves nothing to search in "
+                        f"{path.name}; drop one of them or run the engine directly (python -m cyclegan.train)")
     study = Study(name=launch.study.name, description=str(raw.get("description", "")).strip(), engine=engine,
                   search=search, launch=launch)
     validate(study, path)

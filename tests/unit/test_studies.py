@@ -66,6 +66,16 @@ def test_overrides_reach_engine_and_platform_keys():
     assert (study.num_trials, study.launch.trial.gpus, study.experiment) == (2, 0.25, "x")
 
 
+def test_a_searched_key_set_on_the_command_line_is_fixed_not_searched():
+    """`loss.lambda_id=5` on tuner_check: the engine runs every trial at 5 and TPE searches lambda_cyc alone
+    (before, the search silently overrode the command line)."""
+    study = load_study("tuner_check", ["loss.lambda_id=5"])
+    assert list(study.search) == ["loss.lambda_cyc"] and study.base_config().loss.lambda_id == 5
+    assert set(load_study("tuner_check").search) == {"loss.lambda_cyc", "loss.lambda_id"}
+    with pytest.raises(UserError, match="leaves nothing to search"):
+        load_study("tuner_check", ["loss.lambda_id=5", "loss.lambda_cyc=10"])
+
+
 def test_run_names_show_the_searched_values():
     study = load_study("smoke")
     assert study.run_name(7, {"loss.lambda_cyc": 8.234, "loss.lambda_id": 0.5}) == "t0007 lcyc=8.23 lid=0.5"
@@ -111,8 +121,11 @@ def test_bad_study_files_are_refused(tmp_path, text, fragment):
 
 
 def test_unknown_study_lists_the_available_ones():
-    with pytest.raises(UserError, match="available: .*lambda_sweep.*smoke"):
+    with pytest.raises(UserError, match="did you mean study=lambda_sweep\\? available: .*lambda_sweep.*smoke"):
         load_study("lamda_sweep")
+    with pytest.raises(UserError) as far:
+        load_study("zzzz")
+    assert "did you mean" not in str(far.value)
 
 
 @pytest.mark.parametrize("args, fragments", [
