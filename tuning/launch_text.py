@@ -32,8 +32,11 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
               f"(mean over the fresh seeds)  {searched}{earlier}")
     else:
         print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
-    print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
-    if study.base_config().total_epochs < 20:
+    if run.data.tags.get("stage") == "confirm":
+        print(f"every verdict, interval and sample grid: python -m dashboards.report study={study.name}")
+    else:
+        print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
+    if study.base_config().total_epochs < 20 and study.base_config().data.name == "synthetic":
         print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "
               "the style (a study on real paintings: python -m tuning.launch list)")
     if errors:

@@ -38,6 +38,9 @@ def test_smoke_study_end_to_end(tmp_path):
     result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", *SMALL, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "the study's answer, from the confirmation race: " in result.stdout
+    # the race answered: the closing line points to the report's verdicts, not "whether it beats" them
+    assert "every verdict, interval and sample grid: python -m dashboards.report" in result.stdout
+    assert "whether it beats the reference settings" not in result.stdout
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     client, parents, everything = runs_of(out)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
