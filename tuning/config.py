@@ -27,7 +27,7 @@ class StudyConfig:
                                         # seeds (tuning/confirm.py, tuning/race.py); 0 = no confirmation
     confirm_seeds: int = 3              # ... the race's first look after this many fresh seeds
     confirm_step: int = 3               # ... each later look after this many more
-    confirm_budget: int = 0             # ... runs at most, the reference's included; 0 = 0.6 x the search's trials
+    confirm_budget: int = 0             # ... runs at most, the reference's included; 0 = 0.65 x the search's trials
                                         # (benchmarks/power.py measured what each budget buys)
     target_effect: float = 0.0          # the smallest gain (objective units) worth finding: confirm_budget=0 is then
                                         # sized so the race detects it with 80 % power (tuning/race.py budget_for)

@@ -40,7 +40,7 @@ from .study import REPEAT_INDEX, Study
 STAGE = "__stage__"                 # trial config key: "confirm" for a confirmation trial
 ROUND = "__confirm_round__"         # trial config key: which confirmation round
 RACE = "__race__"                   # trial config key: the race's design, "candidates/first/step/budget"
-BUDGET_SHARE = 0.6                  # study.confirm_budget=0: this share of the search's trials (benchmarks/power.py)
+BUDGET_SHARE = 0.65                 # study.confirm_budget=0: this share of the search's trials (benchmarks/power.py)
 CONFIRM_SEED_BASE = 1000
 CONFIRMATIONS = "confirmations"     # Optuna study user attribute: [{"round", "top", "launch"}]
 
@@ -103,12 +103,12 @@ def budget_source(study: Study, sigma: float = math.nan) -> str:
     if s.target_effect > 0:
         if not (math.isfinite(sigma) and sigma > 0):
             return (f"study.target_effect={s.target_effect:g} sizes it once the reference's seeds have measured the "
-                    f"seed noise; until then 0.6 x the search trials")
+                    f"seed noise; until then {BUDGET_SHARE:g} x the search trials")
         cap = TARGET_CAP * study.num_trials
         sized = budget(study, sigma)
         capped = f", capped at {TARGET_CAP} x the search trials" if sized >= cap else ""
         return f"sized by study.target_effect={s.target_effect:g} at σ = {sigma:.3g}{capped}"
-    return "study.confirm_budget = 0: 0.6 x the search trials"
+    return f"study.confirm_budget = 0: {BUDGET_SHARE:g} x the search trials"
 
 
 def design(study: Study, candidates: int | None = None, sigma: float = math.nan) -> RaceDesign:

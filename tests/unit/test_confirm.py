@@ -25,7 +25,7 @@ def test_confirmation_races_the_top_and_the_reference_on_seeds_no_search_trial_u
     round_, top, reference = plan(study, ot)
     assert round_ == 0 and [t["loss.lambda_cyc"] for t in top] == [4.0, 6.0] and study.is_reference(reference)
     race = design(study, len(top))
-    assert race.budget == budget(study) == round(0.6 * study.num_trials)  # confirm_budget=0: sized from the search
+    assert race.budget == budget(study) == round(0.65 * study.num_trials)  # confirm_budget=0: sized from the search
     configs = look_configs(study, round_, race, [reference, *top], race.looks[0])
     assert len(configs) == 3 * 3 and all(c[STAGE] == "confirm" and c[ROUND] == 0 and c[RACE] for c in configs)
     base, s = study.base_config().train.seed, study.launch.study

@@ -145,13 +145,13 @@ def test_launch_refuses_bad_input_before_starting(tmp_path, args, fragments):
 
 def test_launch_list_and_help():
     listing = run_cli("tuning.launch", "list")
-    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42+25 trials" in listing.stdout
+    assert listing.returncode == 0 and "lambda_sweep" in listing.stdout and "42+27 trials" in listing.stdout
     # what each study costs: trials x epochs x images, and GPU-hours where it needs a GPU
     lines = [" ".join(line.split()) for line in listing.stdout.splitlines()]
-    assert any(line.startswith("lambda_sweep 42+25 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
+    assert any(line.startswith("lambda_sweep 42+27 trials x 50 epochs x 6,287 images: at most ~") for line in lines)
     assert "smoke 4+8 trials x 2 epochs x 32 images, CPU" in lines  # search + the confirmation race's budget
     # what each confirmation can see, before anything runs
-    assert "confirmation: up to 25 runs; detects a gain of 1.9 σ or more (80 % power; σ: one run's seed noise)" in lines
+    assert "confirmation: up to 27 runs; detects a gain of 1.7 σ or more (80 % power; σ: one run's seed noise)" in lines
     assert "data_efficiency 18 trials x ~40,000 images trained each: ~25 GPU-h" in lines
     # a description's first sentence, not cut at an abbreviation ("Zhu et al. 2017")
     assert "Which loss terms matter, and for which GAN objective?" in lines
@@ -338,9 +338,9 @@ def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert ("then confirmation: the top 2 configuration(s) race the reference settings on fresh seeds "
             "(1000, 1001, ...;") in result.stdout
-    assert "looking after 3, 6, 8 seeds; at most 25 runs" in result.stdout
+    assert "looking after 3, 6, 9 seeds; at most 27 runs" in result.stdout
     # the smallest detectable improvement: in units of the seed noise before the study has measured it ...
-    assert "smallest improvement it detects (80 % power): 1.92 σ" in result.stdout
+    assert "smallest improvement it detects (80 % power): 1.74 σ" in result.stdout
     # ... and in the objective's units from the study's own history once it has one (the reference's 3 seeds
     # and a configuration repeated on 4: 2 + 3 degrees of freedom)
     out = tmp_path / "history"
