@@ -30,9 +30,14 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
                  else "shown better than the reference settings")
         print(f"the study's answer, from the confirmation race: {which}: {run.info.run_name}  {metric}={value:.4g} "
               f"(mean over the fresh seeds)  {searched}{earlier}")
+    elif run.data.tags.get("baseline") == "true" and study.launch.study.confirm_top > 0:
+        # no candidate reached its final evaluation (ASHA stopped them behind the reference, or they failed):
+        # there was nothing to race, and the answer is the reference settings
+        print(f"the study's answer: the reference settings. No other configuration reached its final evaluation, "
+              f"so there was nothing to confirm; {race_could_see(study)}")
     else:
         print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
-    if run.data.tags.get("stage") == "confirm":
+    if run.data.tags.get("stage") == "confirm" or run.data.tags.get("baseline") == "true":
         print(f"every verdict, interval and sample grid: python -m dashboards.report study={study.name}")
     else:
         print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
@@ -50,6 +55,19 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
           f"{(study.out_dir / 'mlartifacts').as_uri()}")
     print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
           "and noise floor are in the study run's description)")
+
+
+def race_could_see(study: Study) -> str:
+    """What the study's confirmation race would have detected (80 % power), from its measured seed noise."""
+    noise = history_noise(study)
+    sigma = noise.sigma if noise is not None else math.nan
+    metric = study.launch.study.metric
+    if not math.isfinite(sigma):
+        return (f"its race would detect a gain of {detectable_gain(1.0, design(study)):.3g} σ or more (80 % power; "
+                "σ, the seed noise, was not measured)")
+    return (f"with this noise (σ = {sigma:.3g}) its race would detect a gain of "
+            f"{detectable_gain(sigma, design(study, sigma=sigma)):.3g} {metric} or more (80 % power): a smaller "
+            "gain may be there unseen")
 
 
 def dry_run(study: Study) -> None:

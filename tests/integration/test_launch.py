@@ -386,3 +386,42 @@ def test_a_second_launch_continues_the_study(tmp_path):
     assert elsewhere.returncode == 2 and elsewhere.stderr.count("\n") == 1, elsewhere.stderr
     assert f"{out / 'optuna.db'}" in elsewhere.stderr and f"{other / 'optuna.db'}" in elsewhere.stderr
     assert "mlflow.experiment=NAME" in elsewhere.stderr and not (other / "optuna.db").exists()
+
+
+def test_a_race_interrupted_mid_look_resumes_where_it_stood(tmp_path):
+    """Ctrl+C while the confirmation race's first look runs (issue 29, item 2): exit 130; resume=true goes on
+    with the same race (the round's stored design), continues the interrupted confirmation trials from their
+    checkpoints, runs every (configuration, fresh seed) once, and ends with one answer from the race."""
+    out = tmp_path / "race"
+    args = ["study=smoke", f"study.out_dir={out}", *SMALL, "train.epochs=2", "train.decay_epochs=2",
+            "data.synthetic_train_size=96"]
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:  # the 4 search trials ended, two confirmation trials past their first epoch
+        wait_for(lambda: len(runs := peek_runs(out / "mlflow.db")) >= 6 and sum(
+            r["status"] == "FINISHED" for r in runs) >= 4 and sum(r["epoch"] >= 1 and r["status"] == "RUNNING"
+                                                                   for r in runs) >= 1, 600,
+                 "a confirmation trial past its first epoch")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    interrupted = {c.data.tags["trial_id"] for c in runs_of(out)[2]
+                   if c.data.tags.get("stage") == "confirm" and c.info.status == "KILLED"}
+    assert interrupted, "the signal should have landed inside the race"
+    again = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "resume=true", timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    client, parents, children = runs_of(out)
+    assert all(c.info.status == "FINISHED" for c in children)
+    confirmation = [c for c in children if c.data.tags.get("stage") == "confirm"]
+    pairs = [(c.data.tags.get("baseline") == "true", c.data.tags["seed"]) for c in confirmation]
+    assert len(pairs) == len(set(pairs))  # every configuration on every fresh seed exactly once
+    for c in confirmation:  # every epoch once; the interrupted ones went on from their checkpoints
+        assert [m.step for m in client.get_metric_history(c.info.run_id, "epoch")] == [1, 2, 3, 4]
+        assert (out / "trials" / c.data.tags["trial_id"] / "resumes.txt").is_file() == (c.data.tags["trial_id"] in interrupted)
+    assert len({c.data.tags["race"] for c in confirmation}) == 1  # one race, one design
+    best = [c for c in children if c.data.tags.get("best") == "true"]
+    assert len(best) == 1 and best[0].data.tags.get("stage") == "confirm"
+    assert "the study's answer, from the confirmation race: " in again.stdout

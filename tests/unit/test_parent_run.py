@@ -49,3 +49,29 @@ def test_the_ablation_report_judges_each_arm_against_the_comparator_the_study_na
     assert ("gan_alone_lsgan vs no_identity_lsgan: FID_B2A" in page and "not enough seeds for a verdict (2 shared, "
             "at least 3 needed; 1 seed(s) left out: finished in only one of the two arms)" in page)
     assert "gan_alone_lsgan vs full_lsgan" not in page  # two terms away: never compared
+
+
+def test_when_no_candidate_reached_the_race_the_answer_is_the_reference_and_what_it_could_see(tmp_path, capsys):
+    """The null tuner check (loss.lambda_id fixed at 5): ASHA stopped every candidate behind the reference's
+    seeds, so nothing was raced. The launcher says the reference settings are the answer and the smallest
+    gain the race would have detected, not 'best trial: <a lucky reference seed>'."""
+    from tuning.launch_text import report_best
+    from tuning.search import optuna_storage
+    from tuning.trial_records import TrialRecord, TrialRecords
+    out = tmp_path / "null"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = load_study("tuner_check", ["loss.lambda_id=5", f"study.out_dir={out}", f"mlflow.tracking_uri={uri}"])
+    out.mkdir()
+    records = TrialRecords(optuna_storage(study.storage_url), study.optuna_name)
+    for i, v in enumerate((2.45, 2.32, 2.10), 1):  # the reference's three seeds: sigma 0.176
+        records.put(TrialRecord(f"t{i:04d}", "l", "search", {"loss.lambda_cyc": 10.0}, status="complete",
+                                values={"8": v}))
+    client = MlflowClient(uri)
+    experiment_id, parent = open_parent_run(client, study, resume=False)
+    child = client.create_run(experiment_id, run_name="t0003 lcyc=10 seed=2",
+                              tags={"mlflow.parentRunId": parent, "baseline": "true", "stage": "search"})
+    report_best(study, client, parent, (child.info.run_id, 2.10), 0)
+    printed = capsys.readouterr().out
+    assert "the study's answer: the reference settings. No other configuration reached its final evaluation" in printed
+    assert "its race would detect a gain of" in printed and "fid or more (80 % power)" in printed
+    assert "best trial:" not in printed and "whether it beats" not in printed
