@@ -1,6 +1,6 @@
 """The platform's power: its own decision code on simulated studies of the shipped designs.
 
-    python benchmarks/power.py --studies 1000 --out benchmarks/results/power.json   # ~3 minutes on 2 cores
+    python benchmarks/power.py --studies 1000 --out benchmarks/results/power.json   # ~3-5 minutes on 2 cores
     python benchmarks/power.py --markdown benchmarks/results/power.json             # the README section
 
 Seed noise is drawn per configuration from the stored tuner-check grid (benchmarks/results/tuner_check.json:
