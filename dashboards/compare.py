@@ -23,9 +23,22 @@ from cyclegan.cli import run_main  # noqa: E402
 from cyclegan.configtools import UserError  # noqa: E402
 
 from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
+from .confirmation import race_result  # noqa: E402
 from .runs import load_runs  # noqa: E402
 from .stats import against_reference, summarize  # noqa: E402
+from tuning.equivalence import margin_of, verdict_words  # noqa: E402
 from tuning.objective import family_text  # noqa: E402
+from tuning.race import answer_text  # noqa: E402
+
+
+def confirmed_answer(runs) -> tuple[str, float]:
+    """('confirmed ...' sentence, the answer's mean over the fresh seeds) from the study's confirmation race,
+    or ('', nan) when it ran none or has not finished: the same answer the report and best=true give."""
+    result, _ = race_result(runs)
+    if result is None or result.status == "running" or result.winner is None:
+        return "", float("nan")
+    text = answer_text(result, runs.metric, runs.mode, runs.noise_model().sigma, name=lambda e: str(e.run))
+    return text[0].upper() + text[1:], result.winner.mean
 
 
 def main(args: list[str]) -> None:
@@ -64,9 +77,16 @@ def main(args: list[str]) -> None:
         family = against_reference(same, floor, runs.mode)
         vs = family[list(same.index).index(best.name)]
         verdict = ("is the reference" if best["baseline"] else
-                   f"{vs.text()}: {vs.verdict}, {family_text(family)}" if floor.seeds else "no reference run: no verdict")
+                   f"{vs.text()}: {verdict_words(vs, margin_of(runs.margin, floor.sigma), runs.metric)}, "
+                   f"{family_text(family)}" if floor.seeds else "no reference run: no verdict")
+        answer, value = confirmed_answer(runs)
+        if answer:  # the race's answer first; the search stage's best is what it is: not confirmed
+            verdict = f"{answer}. Search stage (not confirmed): best {best['run_name']}, {fmt(best['objective'])}: {verdict}"
+        else:
+            answer, value = "search stage, not confirmed", best["objective"]
+            verdict = f"{answer}: {verdict}"
         rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td>{len(t)}</td><td class=l>{runs.metric}</td>"
-                    f"<td><b>{fmt(best['objective'])}</b></td><td class=l>{html.escape(verdict)}</td>"
+                    f"<td><b>{fmt(value)}</b></td><td class=l>{html.escape(verdict)}</td>"
                     f"<td>{fmt(s['mean'])} ± {fmt(s['std'])}</td>"
                     f"<td class=l>{html.escape(best['run_name'])}: {html.escape(settings)}</td>"
                     f"<td class=l>{html.escape(provenance)}</td></tr>")
@@ -86,8 +106,8 @@ def main(args: list[str]) -> None:
             "against each other.</p>" if len(provenances) > 1 else "")
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>Compare {html.escape(', '.join(studies))}</title>"
             f"<style>{CSS}</style></head><body><h1>Studies side by side</h1>{note}<table><tr><th class=l>study</th>"
-            "<th>complete trials</th><th class=l>objective</th><th>best</th>"
-            "<th class=l>best vs its reference settings (± noise)</th><th>mean ± std over trials</th>"
+            "<th>complete trials</th><th class=l>objective</th><th>answer</th>"
+            "<th class=l>the answer (confirmed on fresh seeds where the study raced) and the search stage's best</th><th>mean ± std over trials</th>"
             f"<th class=l>best trial</th><th class=l>provenance</th></tr>{''.join(rows)}</table>"
             f"<figure>{img(figure)}</figure></body></html>")
     path = out / f"compare_{'_'.join(studies)}.html"

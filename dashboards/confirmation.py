@@ -18,23 +18,30 @@ from .runs import StudyRuns
 STATUS = {"better": "shown better", "dropped": "dropped", "not shown": "not shown better"}
 
 
-def section(runs: StudyRuns, fmt) -> str:
-    """HTML ('' if the study ran no confirmation)."""
+def race_result(runs: StudyRuns):
+    """The newest round's race as its runs say it went (tuning.confirm.race_of), or a reason there is none:
+    (RaceResult, design) or (None, why) ('' when the study ran no confirmation)."""
     table = runs.confirmation
     if table is None or table.empty:
-        return ""
+        return None, ""
     done = runs.complete(table)
     if done.empty:
-        return "<h2>Confirmation on fresh seeds</h2><p class=note>No confirmation run finished.</p>"
+        return None, "No confirmation run finished."
     latest = done[done["confirm_round"] == done["confirm_round"].max()]
     race = next((d for d in map(design_of, latest.get("race", [])) if d is not None), None)
     if race is None:
-        return ("<h2>Confirmation on fresh seeds</h2><p class=note>These confirmation runs carry no race design "
-                "(an older launch): rerun the study to confirm its answer.</p>")
+        return None, "These confirmation runs carry no race design (an older launch): rerun the study to confirm its answer."
     keys = [k for k in runs.searched if k in latest]
     rows = [(tuple(r[k] for k in keys), int(r["seed"]), float(r["objective"]), r["run_name"], bool(r["baseline"]))
             for _, r in latest.iterrows()]
-    result = race_of(rows, runs.mode, race)
+    return race_of(rows, runs.mode, race), race
+
+
+def section(runs: StudyRuns, fmt) -> str:
+    """HTML ('' if the study ran no confirmation)."""
+    result, race = race_result(runs)
+    if result is None:
+        return f"<h2>Confirmation on fresh seeds</h2><p class=note>{html.escape(race)}</p>" if race else ""
     sigma = runs.noise_model().sigma
     headline = html.escape(answer_text(result, runs.metric, runs.mode, sigma, name=lambda e: str(e.run)))
     seeds = result.seeds

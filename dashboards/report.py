@@ -108,6 +108,15 @@ def painters_section(runs: StudyRuns, table: pd.DataFrame, client: MlflowClient,
             + "".join(rows) + "</table>")
 
 
+def study_description(tags: dict) -> str:
+    """The study file's description: the parent run's `description` tag, or for a run written before it the
+    first paragraph of its MLflow note (the rest of the note is markdown for MLflow's UI: links into the UI,
+    tables; the report renders the same answer itself, in HTML, in its confirmation section)."""
+    if tags.get("description"):
+        return tags["description"]
+    return tags.get("mlflow.note.content", "").split("\n\n", 1)[0]
+
+
 def build_report(runs: StudyRuns, out: Path) -> Path:
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -116,7 +125,7 @@ def build_report(runs: StudyRuns, out: Path) -> Path:
     done = runs.complete()
     count = lambda outcome: int((t["outcome"] == outcome).sum()) if len(t) else 0  # noqa: E731
     parts = [f"<h1>Study {html.escape(runs.name)}</h1>",
-             f"<p>{html.escape(runs.parents[0].data.tags.get('mlflow.note.content', ''))}</p>",
+             f"<p>{html.escape(study_description(runs.parents[0].data.tags))}</p>",
              f"<p>{len(t)} trials: {count('complete')} complete, {count('stopped')} stopped early, {count('failed')} "
              f"failed. Objective: <b>{runs.metric}</b> at each trial's final evaluation "
              f"({'lower' if runs.mode == 'min' else 'higher'} is better).</p>"]

@@ -81,7 +81,7 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
     earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     tags = {"study": study.name, "kind": "study", "history": study.optuna_name, "git_commit": git_commit(),
-            "mlflow.note.content": study.description}
+            "mlflow.note.content": study.description, "description": study.description[:4900]}
     if earlier:  # a continuation (e.g. tonight's scheduled launch), or a new history: link it to the last launch
         tags["previous_parent_run_id"] = earlier[0].info.run_id
         previous_history = history_of(earlier[0], study.name)

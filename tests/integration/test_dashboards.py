@@ -178,7 +178,9 @@ def test_the_report_never_calls_a_difference_inside_the_noise_a_win(tmp_path):
     # found's best (4.0) beats its reference beyond noise as the best of its 3 trials; quiet's best (8.0), one
     # of 2, does not
     assert "-6 ± 4.4: better, corrected for 3 comparisons (Holm)" in page
-    assert "-2 ± 3.6: indistinguishable, corrected for 2 comparisons (Holm)" in page
+    assert "-2 ± 3.6: not shown different at this size; could detect a difference of" in page
+    assert "corrected for 2 comparisons (Holm)" in page
+    assert page.count("search stage, not confirmed") == 2  # neither study raced: each best is labelled so
 
 
 def test_compare_and_best(smoke, tmp_path):
@@ -188,6 +190,7 @@ def test_compare_and_best(smoke, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     page = Path(result.stdout.strip().splitlines()[-1]).read_text()
     assert "smoke" in page and "other" in page and "different provenance" in page
+    assert page.count("search stage, not confirmed") == 2  # neither ran a confirmation race: labelled so
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.new("RGB", (50, 40), (200, 120, 40)).save(photos / "my campus.jpg")

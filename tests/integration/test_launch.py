@@ -139,6 +139,19 @@ def test_smoke_study_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     page = open(report.stdout.strip().splitlines()[-1]).read()
     assert "Confirmation on fresh seeds" in page and "Leaderboard (search stage, not confirmed)" in page
+    import html as html_lib
+    import re
+    visible = html_lib.unescape(re.sub(r"<style>.*?</style>|<script>.*?</script>|<[^>]+>", " ", page, flags=re.S))
+    for markdown_left in ("**", "|---|", "](#/"):  # the note's markdown is MLflow's; the report renders its own
+        assert markdown_left not in visible, markdown_left
+    # dashboards.compare gives the race's answer, with its fresh-seed mean, and labels the search stage's best
+    compare = run_cli("dashboards.compare", "study=smoke", "study=smoke", f"mlflow.tracking_uri=sqlite:///{out / 'mlflow.db'}",
+                      f"out={tmp_path / 'cmp'}", timeout=300)
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    compared = Path(compare.stdout.strip().splitlines()[-1]).read_text()
+    assert "fresh seeds" in compared and "Search stage (not confirmed): best t" in compared
+    from dashboards.report import fmt
+    assert f"<b>{fmt(sum(answer.values()) / len(answer))}</b>" in compared  # the answer's fresh-seed mean
     assert ("the reference settings stay the answer" in page) == (race.status != "confirmed")
     assert "race detects a gain of" in page or race.status == "confirmed"
 
