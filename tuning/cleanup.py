@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 
-from .launch_state import launches_in, set_status
+from .launch_state import check_line, launches_in, set_status
 from .local_ray import remove_staging
 from .reaper import session_processes
 from .study_lock import process_gone_here
@@ -26,7 +26,10 @@ from .trial_records import STAGING, TRIALS
 def clean_up_dead_launches(study: Study, storage, histories: list[str], own_session: str | None) -> list[str]:
     """Run with the study's lock held. The launches cleaned up after."""
     cleaned = []
-    for launch, line in launches_in(storage, histories).items():
+    lines = launches_in(storage, histories)
+    for launch, line in lines.items():  # every line checked before any is acted on
+        check_line(launch, line)
+    for launch, line in lines.items():
         if line.get("status") != "running" or not process_gone_here(line):
             continue
         session = line.get("ray_session")

@@ -13,8 +13,10 @@ the same experiment is refused, so trial names, `best=true` and the registry nev
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
+from pathlib import Path
 
 import optuna
 
@@ -68,6 +70,34 @@ def launches_in(storage, names: list[str]) -> dict[str, dict]:
             found.update({k[len(PREFIX):]: v for k, v in storage.get_study_system_attrs(sid).items()
                           if k.startswith(PREFIX) and isinstance(v, dict)})
     return found
+
+
+LAUNCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SESSION_NAME = re.compile(r"^session_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_\d+_\d+$")
+STATUSES = ("running", "complete", "killed", "interrupted", "failed")
+
+
+def check_line(launch: str, line: dict) -> None:
+    """A launch line is data, not an order (issue 30): before a launch acts on one (kills the processes of
+    its Ray session, removes its staging) the line must look like one this platform wrote. Exit 2 naming it
+    otherwise; nothing is killed or deleted."""
+    def bad(what: str):
+        raise UserError(f"the study's storage holds a launch record {PREFIX}{launch} with {what}; it was not acted "
+                        "on (nothing killed or deleted). A launcher of this platform never writes that: check who "
+                        "can write the storage, then remove the record (a study user attribute of the Optuna study)")
+    if not LAUNCH_NAME.match(launch):
+        bad("a name that is not a launch name")
+    if line.get("status") not in STATUSES:
+        bad(f"status {line.get('status')!r}")
+    pid = line.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        bad(f"pid {pid!r}")
+    session = line.get("ray_session")
+    if session is not None:
+        path = Path(str(session))
+        if not (isinstance(session, str) and path.is_absolute() and ".." not in path.parts
+                and SESSION_NAME.match(path.name)):
+            bad(f"ray_session {str(session)[:200]!r}, which is not a Ray session folder (<ray temp>/session_<date>_<pid>)")
 
 
 def is_complete(storage, history: str, launch: str) -> bool:

@@ -13,14 +13,30 @@ import time
 from pathlib import Path
 
 
+RAY_BINARIES = ("gcs_server", "raylet")                  # Ray's native processes (their /proc comm)
+RAY_SCRIPTS = ("/ray/dashboard/", "/ray/_private/", "/ray/autoscaler/", "/ray/workers/", "/ray/util/client")
+
+
+def is_ray_process(comm: str, cmdline: str) -> bool:
+    """A process Ray started: its native GCS or raylet, one of its Python services (dashboard, agents, log
+    monitor), or a worker (whose title Ray sets to `ray::...`). Nothing else is ever killed: not a shell, an
+    editor or a `tail -f` of a log that happen to have the session folder open (issue 30)."""
+    return (comm in RAY_BINARIES or cmdline.startswith("ray::")
+            or any(marker in cmdline for marker in RAY_SCRIPTS))
+
+
 def session_processes(session: str) -> list[int]:
-    """Processes of this user whose command line names `session` or that hold a file open in it."""
+    """Ray processes of this user whose command line names `session` or that hold a file open in it."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            if session in (proc / "cmdline").read_bytes().decode(errors="replace"):
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            comm = (proc / "comm").read_text().strip()
+            if not is_ray_process(comm, cmdline):
+                continue
+            if session in cmdline:
                 found.append(int(proc.name))
                 continue
             for fd in (proc / "fd").iterdir():

@@ -76,14 +76,21 @@ class TrialRecords:
                 self.study_id = storage.get_study_id_from_name(optuna_name)
 
     def all(self) -> list[TrialRecord]:
+        """Every record of the history, each checked (`check_record`) before anyone acts on it."""
         attrs = self.storage.get_study_system_attrs(self.study_id)
         records = []
         for name, value in attrs.items():
             if name.startswith(PREFIX) and isinstance(value, dict):
                 try:
-                    records.append(TrialRecord(**value))
+                    record = TrialRecord(**value)
                 except TypeError:  # not a record this code wrote: never guess what it means
                     continue
+                records.append(check_record(name[len(PREFIX):], record))
+        if any(r.number is not None for r in records):
+            trials = self.storage.get_n_trials(self.study_id)
+            for r in records:
+                if r.number is not None and r.number >= trials:
+                    refuse(r.key, f"Optuna trial number {r.number}, and the history has {trials} trials")
         return sorted(records, key=lambda r: key_number(r.key))
 
     def of_launch(self, launch: str) -> list[TrialRecord]:
@@ -98,6 +105,40 @@ class TrialRecords:
 
     def highest_number(self) -> int:
         return max((key_number(r.key) for r in self.all()), default=0)
+
+
+STATUSES = ("running", *ENDED)
+STAGES = ("search", "confirm")
+RECORD_KEY = re.compile(r"^t\d{4,9}$")
+
+
+def refuse(key: str, what: str):
+    from cyclegan.configtools import UserError
+    raise UserError(f"the study's storage holds a trial record {PREFIX}{key} with {what}; it was not acted on "
+                    "(nothing started or overwritten). The launcher never writes that: check who can write the "
+                    "storage, then remove the record (a system attribute of the Optuna study) or start a new "
+                    "history (study.new_history=true)")
+
+
+def check_record(name: str, record: TrialRecord) -> TrialRecord:
+    """A trial record is data, not an order (issue 30): its key names its own folder and nothing else, its
+    config says it is that trial, its status, stage, number and values are of the kinds the launcher writes."""
+    if not isinstance(record.key, str) or record.key != name or not RECORD_KEY.match(record.key):
+        refuse(name, f"the key {str(record.key)[:80]!r} (a trial key is t and 4-9 digits, the record's own)")
+    if not isinstance(record.config, dict) or record.config.get(TRIAL_KEY, record.key) != record.key:
+        refuse(name, f"a config naming another trial ({str(record.config.get(TRIAL_KEY))[:80]!r})"
+               if isinstance(record.config, dict) else "a config that is not a mapping")
+    if record.status not in STATUSES or record.stage not in STAGES:
+        refuse(name, f"status {str(record.status)[:40]!r} and stage {str(record.stage)[:40]!r}")
+    if record.number is not None and (not isinstance(record.number, int) or isinstance(record.number, bool)
+                                      or record.number < 0):
+        refuse(name, f"Optuna trial number {str(record.number)[:40]!r}")
+    for epoch, value in (record.values or {}).items() if isinstance(record.values, dict) else [(None, None)]:
+        # a diverging trial's objective may be NaN: a number of any value, under an epoch number
+        if not (isinstance(epoch, str) and epoch.isdigit() and isinstance(value, (int, float))
+                and not isinstance(value, bool)):
+            refuse(name, f"an evaluation {str(epoch)[:20]!r}: {str(value)[:40]!r} (epoch -> objective)")
+    return record
 
 
 def config_signature(config: dict) -> str:
