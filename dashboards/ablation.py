@@ -16,8 +16,7 @@ import html
 
 import pandas as pd
 
-from tuning.equivalence import PER_COMPARISON, margin_of
-from tuning.noise import NoiseModel
+from tuning.equivalence import PER_COMPARISON, pooled_margin
 from tuning.objective import family_text, holm
 
 from .stats import arm_table, paired_verdict, verdict_text
@@ -83,7 +82,7 @@ def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric
     # one seed σ pooled over the arms (each arm is a configuration on several seeds), unless study.margin
     groups = {tuple(map(str, name if isinstance(name, tuple) else (name,))): g["objective"].tolist()
               for name, g in table.dropna(subset=["objective"]).groupby(factors)}
-    stated = margin_of(margin, NoiseModel.of(groups).sigma if groups else float("nan"))
+    stated = pooled_margin(margin, groups)
     verdicts = "".join(f"<li>{html.escape(verdict_text(label, metric.upper(), c, seeds, dropped, stated))}</li>"
                        for (label, _, seeds, dropped), c in zip(lines, corrected))
     against = "the arm one term away" if comparators else "the full model"

@@ -83,8 +83,7 @@ def main(args: list[str]) -> None:
         if answer:  # the race's answer first; the search stage's best is what it is: not confirmed
             verdict = f"{answer}. Search stage (not confirmed): best {best['run_name']}, {fmt(best['objective'])}: {verdict}"
         else:
-            answer, value = "search stage, not confirmed", best["objective"]
-            verdict = f"{answer}: {verdict}"
+            value, verdict = best["objective"], f"search stage, not confirmed: {verdict}"
         rows.append(f"<tr><td class=l>{html.escape(runs.name)}</td><td>{len(t)}</td><td class=l>{runs.metric}</td>"
                     f"<td><b>{fmt(value)}</b></td><td class=l>{html.escape(verdict)}</td>"
                     f"<td>{fmt(s['mean'])} ± {fmt(s['std'])}</td>"

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuning.equivalence import PER_COMPARISON, Margin, detectable, equivalent, margin_of, verdict_words
-from tuning.noise import NoiseModel
+from tuning.equivalence import PER_COMPARISON, Margin, detectable, equivalent, pooled_margin, verdict_words
 from tuning.objective import Comparison, family_text, holm, paired_difference
 
 from . import plots
@@ -73,7 +72,7 @@ def page_margin(rows: pd.DataFrame, value: str, configured: float | None = None)
     data = rows.dropna(subset=[value])
     groups = {(int(n), p): g[value].tolist() for (n, p), g in data.groupby(["train_images", "diffaugment"])}
     largest = (int(data["train_images"].max()), OFF) if not data.empty else None
-    return margin_of(configured, NoiseModel.of(groups, largest).sigma if groups else float("nan"))
+    return pooled_margin(configured, groups, largest)
 
 
 def conclusion(comparisons: list[SizeComparison], policy: str, margin: Margin) -> str:

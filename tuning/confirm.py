@@ -95,8 +95,8 @@ def budget(study: Study, sigma: float = math.nan) -> int:
     return max(first_look, round(BUDGET_SHARE * study.num_trials))
 
 
-def budget_source(study: Study, sigma: float = math.nan) -> str:
-    """Where `budget` came from, for the dry run and the launch line."""
+def budget_source(study: Study, sigma: float, resolved: int) -> str:
+    """Where `budget` (`resolved`, what it returned at `sigma`) came from, for the dry run."""
     s = study.launch.study
     if s.confirm_budget > 0:
         return "study.confirm_budget"
@@ -104,9 +104,7 @@ def budget_source(study: Study, sigma: float = math.nan) -> str:
         if not (math.isfinite(sigma) and sigma > 0):
             return (f"study.target_effect={s.target_effect:g} sizes it once the reference's seeds have measured the "
                     f"seed noise; until then {BUDGET_SHARE:g} x the search trials")
-        cap = TARGET_CAP * study.num_trials
-        sized = budget(study, sigma)
-        capped = f", capped at {TARGET_CAP} x the search trials" if sized >= cap else ""
+        capped = f", capped at {TARGET_CAP} x the search trials" if resolved >= TARGET_CAP * study.num_trials else ""
         return f"sized by study.target_effect={s.target_effect:g} at σ = {sigma:.3g}{capped}"
     return f"study.confirm_budget = 0: {BUDGET_SHARE:g} x the search trials"
 
@@ -119,7 +117,6 @@ def design(study: Study, candidates: int | None = None, sigma: float = math.nan)
 
 def history_noise(study: Study):
     """The noise model of the study's stored history (None: no storage or no complete trial yet). Read-only."""
-    from .noise import NoiseModel
     from .preflight import not_yet_created
     if not_yet_created(study.storage_url):
         return None
@@ -131,6 +128,12 @@ def history_noise(study: Study):
         records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()
     except Exception:  # no such history yet, or unreadable: the dry run states the default
         return None
+    return noise_of(study, records)
+
+
+def noise_of(study: Study, records):
+    """The noise model of these trial records: every configuration's complete runs, one group each."""
+    from .noise import NoiseModel
     groups: dict[tuple, list] = {}
     reference = None
     for r in records:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from .noise import NoiseModel
 from .objective import ALPHA, Comparison
 
 POWER = 0.8
@@ -54,6 +55,12 @@ def margin_of(configured: float | None, sigma: float) -> Margin:
     if math.isfinite(sigma) and sigma > 0:
         return Margin(float(sigma), "one seed-to-seed σ of a run; study.margin sets another")
     return Margin(math.nan, "seed noise not measured and study.margin not set")
+
+
+def pooled_margin(configured: float | None, groups: dict, reference=None) -> Margin:
+    """`study.margin` when set, else one seed σ pooled over a page's arms (`groups`: arm -> its objectives
+    over seeds; tuning/noise.py, which falls back to `reference`'s own spread when the spreads differ)."""
+    return margin_of(configured, NoiseModel.of(groups, reference).sigma if groups else math.nan)
 
 
 def equivalent(c: Comparison, margin: Margin, alpha: float = ALPHA) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .confirm import CONFIRM_SEED_BASE, budget_source, design, history_noise
-from .race import detectable_gain
+from .race import could_see, detectable_gain
 from .redact import redact
 from .run_layout import param_value
 from .study import Study, base_changes, planned_trials
@@ -62,12 +62,9 @@ def race_could_see(study: Study) -> str:
     noise = history_noise(study)
     sigma = noise.sigma if noise is not None else math.nan
     metric = study.launch.study.metric
-    if not math.isfinite(sigma):
-        return (f"its race would detect a gain of {detectable_gain(1.0, design(study)):.3g} σ or more (80 % power; "
-                "σ, the seed noise, was not measured)")
-    return (f"with this noise (σ = {sigma:.3g}) its race would detect a gain of "
-            f"{detectable_gain(sigma, design(study, sigma=sigma)):.3g} {metric} or more (80 % power): a smaller "
-            "gain may be there unseen")
+    return could_see(sigma, design(study, sigma=sigma), metric, "its race would detect") or (
+        f"its race would detect a gain of {detectable_gain(1.0, design(study)):.3g} σ or more (80 % power; "
+        "σ, the seed noise, was not measured)")
 
 
 def dry_run(study: Study) -> None:
@@ -111,7 +108,7 @@ def confirmation_plan(study: Study, noise=None) -> str:
     head = (f"then confirmation: the top {s.confirm_top} configuration(s) race the reference settings on fresh seeds "
             f"({base}, {base + 1}, ...; a later round of a continuation uses the next hundred), looking after "
             f"{', '.join(map(str, race.looks))} seeds; at most {race.budget} runs "
-            f"({budget_source(study, sigma)}); the answer (best=true, registry) comes from them")
+            f"({budget_source(study, sigma, race.budget)}); the answer (best=true, registry) comes from them")
     if math.isfinite(sigma):
         gain = detectable_gain(sigma, race)
         return (f"{head}\nsmallest improvement it detects (80 % power): {gain:.3g} {s.metric}, from this study's "

@@ -283,8 +283,15 @@ def answer_text(result: RaceResult, metric: str, mode: str, sigma: float = math.
                 f"{metric} [{low:.3g}, {high:.3g}] ({metric} {w.mean:.4g} vs {result.reference.mean:.4g}; the "
                 f"interval is the one-sided test the race called it at: paired, Holm over {w.comparison.family} "
                 f"candidate(s), the error spread over the looks)")
-    could = detectable_gain(sigma, result.design) if result.design is not None else math.inf
-    seen = (f"; with this noise (σ = {sigma:.3g}) this race detects a gain of {could:.3g} {metric} or more "
-            f"(80 % power): a smaller gain may be there unseen" if math.isfinite(could) else "")
+    seen = could_see(sigma, result.design, metric)
+    seen = (f"; {seen}" if seen else "")
     return (f"no candidate was shown better than the reference settings on {n} fresh seeds: the reference settings "
             f"stay the answer ({name(result.reference)}, {metric} {result.reference.mean:.4g} over the fresh seeds){seen}")
+
+
+def could_see(sigma: float, design: RaceDesign | None, metric: str, subject: str = "this race detects") -> str:
+    """'with this noise (σ = s) <subject> a gain of Y <metric> or more (80 % power): ...', '' when the noise
+    or the design does not allow a figure."""
+    could = detectable_gain(sigma, design) if design is not None else math.inf
+    return (f"with this noise (σ = {sigma:.3g}) {subject} a gain of {could:.3g} {metric} or more "
+            f"(80 % power): a smaller gain may be there unseen" if math.isfinite(could) else "")

@@ -17,7 +17,7 @@ from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from .confirm import confirm_offsets, design, history_noise, look_configs, plan, record_round, stored_design
+from .confirm import confirm_offsets, design, look_configs, noise_of, plan, record_round, stored_design
 from .console import ConsoleReporter
 from .history import trials_before
 from .interrupts import STOPPING, interrupted
@@ -116,8 +116,11 @@ def confirm(study: Study, trainable, storage, launch: str, client, experiment_id
         return [], True
     round_, top, reference = due
     records = TrialRecords(storage, study.optuna_name, study.launch.study.mode)
-    noise = history_noise(study)
-    race = stored_design(records.all(), round_) or design(study, len(top), noise.sigma if noise else math.nan)
+    held = records.all()
+    race = stored_design(held, round_)
+    if race is None:  # a new round: sized now, from the noise its history has measured
+        noise = noise_of(study, held)
+        race = design(study, len(top), noise.sigma if noise else math.nan)
     configurations = ([reference] if reference else []) + top
     print(f"study {study.name}: confirming the top {len(top)} configuration(s) against the reference settings on "
           f"fresh seeds the search never used, as a race (looks after {', '.join(map(str, race.looks))} seeds; at "

@@ -133,7 +133,9 @@ def check_record(name: str, record: TrialRecord) -> TrialRecord:
     if record.number is not None and (not isinstance(record.number, int) or isinstance(record.number, bool)
                                       or record.number < 0):
         refuse(name, f"Optuna trial number {str(record.number)[:40]!r}")
-    for epoch, value in (record.values or {}).items() if isinstance(record.values, dict) else [(None, None)]:
+    if not isinstance(record.values, dict):
+        refuse(name, f"evaluations {str(record.values)[:40]!r} (epoch -> objective)")
+    for epoch, value in record.values.items():
         # a diverging trial's objective may be NaN: a number of any value, under an epoch number
         if not (isinstance(epoch, str) and epoch.isdigit() and isinstance(value, (int, float))
                 and not isinstance(value, bool)):
