@@ -105,5 +105,18 @@ def main(args: list[str]) -> None:
         sys.exit(code)
 
 
+def exit_now_if_interrupted(code: int) -> None:
+    """After an interrupt, leave without the interpreter's shutdown. Everything is already written (MLflow runs
+    marked, the storage's records, Ray stopped); what is left are Ray's and gRPC's threads, and finalizing the
+    interpreter under them after a second Ctrl+C has crashed it (SIGSEGV instead of 130, once in CI). The
+    private Ray's reaper (tuning/reaper.py) ends whatever is left of Ray."""
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main, usage=full_usage))
+    exit_code = run_main(main, usage=full_usage)
+    exit_now_if_interrupted(exit_code)
+    sys.exit(exit_code)
