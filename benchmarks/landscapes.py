@@ -13,7 +13,7 @@ best observed trial) on
 - smooth synthetic functions of (log λ_cyc, λ_id) with the optimum inside the range, at the grid's scale (a
   bowl of depth 0.8 FID over the range) and the reference cell's seed noise (σ = 0.136), evaluated where the
   searcher proposes (no grid), optima at three places.
-Searchers: random search, and TPE (tuning.search's sampler settings) with n_startup_trials 4 (the platform's
+Searchers: random search, and TPE (tuning.search.optuna_search's sampler settings) with n_startup_trials 4 (the platform's
 rule below 40 trials), 8 and Optuna's default 10. Regret: the true mean of what was picked minus the best
 true mean of the landscape (ground truth for grids, the function for smooth ones), divided by the landscape's
 range (worst minus best) so landscapes can be averaged. Every searcher sees the same noise draws.
@@ -109,8 +109,8 @@ def study_space():
     """The tuner-check study's search space, as the platform's searcher samples it (loaded once per process)."""
     import optuna
 
-    from tuning.search import SearchSpace
-    from tuning.study import load_study
+    from tuning.search.optuna_search import SearchSpace
+    from tuning.study.study import load_study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return SearchSpace(load_study("tuner_check"))
 
@@ -204,7 +204,7 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return
-    from tuning.study import load_study
+    from tuning.study.study import load_study
     runs = json.loads((ROOT / "benchmarks/results/tuner_check.json").read_text())["grid"]["data"]
     reference_seeds = load_study("tuner_check").launch.study.baseline_seeds
     start = time.time()
@@ -213,7 +213,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.workers) as pool:
         per_landscape = dict(pool.map(measure_one, jobs))
     data = {"command": " ".join(["python benchmarks/landscapes.py", *sys.argv[1:]]), "commit": git("rev-parse", "HEAD"),
-            "uncommitted_changes": bool(git("status", "--porcelain", "benchmarks/landscapes.py", "tuning/search.py")),
+            "uncommitted_changes": bool(git("status", "--porcelain", "benchmarks/landscapes.py", "tuning/search/optuna_search.py")),
             "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "repetitions": args.repetitions,
             "searchers": list(SEARCHERS), "budgets": list(BUDGETS), "landscapes": per_landscape,
             "summary": summary(per_landscape), "seconds": time.time() - start}

@@ -10,12 +10,12 @@ independent between arms (real shared seeds correlate arms, which only helps a p
 
 - lambda_sweep / lr_sweep (sampled): the search's trials each observe one seed; a quarter of the
   configurations (the good region the searcher finds) are better than the reference by the gain, the rest
-  equal to it. The search's top `confirm_top` race the reference (tuning/race.py, the study's design as
-  tuning/confirm.py resolves it). P(confirm): the answer is a truly better configuration shown better;
+  equal to it. The search's top `confirm_top` race the reference (tuning/results/race.py, the study's design as
+  tuning/search/confirm.py resolves it). P(confirm): the answer is a truly better configuration shown better;
   P(false better): a configuration no better than the reference is shown better; runs: confirmation runs.
   Also at other budgets (study.confirm_budget), to show what a budget buys.
 - loss_ablation / data_efficiency (grids, no race): each comparison is paired over the study's seeds and the
-  page's family corrected with Holm (tuning.objective); one comparison carries the gain. P(confirm): that
+  page's family corrected with Holm (tuning.results.objective); one comparison carries the gain. P(confirm): that
   comparison called in the right direction; P(false better): any null comparison called a finding; joint
   coverage: all shown intervals cover their true differences at once.
 """
@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from dashboards.data_efficiency import compare_by_size, conclusion, page_margin  # noqa: E402
-from tuning.confirm import design  # noqa: E402
-from tuning.equivalence import Margin, equivalent  # noqa: E402
-from tuning.objective import holm, paired_difference  # noqa: E402
-from tuning.race import RaceDesign, detectable_gain, replay, runs_spent  # noqa: E402
-from tuning.study import load_study  # noqa: E402
+from tuning.results.race_design import design  # noqa: E402
+from tuning.results.equivalence import Margin, equivalent  # noqa: E402
+from tuning.results.objective import holm, paired_difference  # noqa: E402
+from tuning.results.race import RaceDesign, detectable_gain, replay, runs_spent  # noqa: E402
+from tuning.study.study import load_study  # noqa: E402
 
 GAINS = (0, 1, 2, 3)
 GOOD_SHARE = 0.25
@@ -76,7 +76,7 @@ def race_study(trials: int, race: RaceDesign, gain: float, spreads: list[float],
 
 def paired_study(comparisons: int, seeds: int, gain: float, spreads: list[float], rng: random.Random) -> tuple:
     """One comparison carries the gain, the rest are null. Also: whether the page would call the one that
-    carries the gain 'equivalent' (TOST at a margin of 1 σ, the default: tuning/equivalence.py)."""
+    carries the gain 'equivalent' (TOST at a margin of 1 σ, the default: tuning/results/equivalence.py)."""
     truth = [-gain] + [0.0] * (comparisons - 1)
     found = []
     for true in truth:

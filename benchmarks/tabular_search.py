@@ -3,14 +3,14 @@ on stored results instead of training, so each can be repeated many times and co
 
 The table: every grid cell (lambda_cyc x lambda_id of studies/tuner_check.yaml) x its seeds, each run's
 final objective (tiny-backbone fid) and ground truth (gt, the L1 distance to the true images). A searcher
-proposes points in the study's own continuous space (`tuning.search.SearchSpace`, the sampler built by
-`tuning.search.make_sampler`, i.e. exactly the settings studies use); a proposal is evaluated as the
+proposes points in the study's own continuous space (`tuning.search.optuna_search.SearchSpace`, the sampler built by
+`tuning.search.optuna_search.make_sampler`, i.e. exactly the settings studies use); a proposal is evaluated as the
 nearest grid cell (lambda_cyc on a log scale, as the space is loguniform; lambda_id linearly) and returns
 the objective of one of that cell's seeds drawn at random: the searcher sees one noisy run per trial, as in
 a study. As in a study, the reference settings are evaluated first, `baseline_seeds` times (enqueued, they
 count in the budget), and the pick is the trial with the best observed objective (what `best=true` marks
 with study.seeds = 1). Its regret is the ground truth of the cell it picked (mean over all seeds) minus that
-of the best cell, and it is "within noise of the best cell" unless the noise rule (tuning/objective.py)
+of the best cell, and it is "within noise of the best cell" unless the noise rule (tuning/results/objective.py)
 calls one run of it worse than the best cell's seeds (the pick is one run, as the study's best trial is).
 Regret in the objective (the picked cell's mean objective minus the best objective cell's) is reported too:
 it separates how well the searcher optimises what it is given from how well that agrees with the truth.
@@ -85,7 +85,7 @@ def compare_searchers(table: Table, samplers: dict, space, budgets: list[int], r
                       reference_seeds: int) -> dict:
     """{searcher: {budget: summary}}: mean regret in ground truth ± its SE over repetitions, and P(within the
     noise of the best cell). `samplers`: name -> function(repetition) -> a fresh sampler."""
-    from tuning.objective import NoiseFloor, compare
+    from tuning.results.objective import NoiseFloor, compare
     best = table.best_cell
     floor = NoiseFloor.of(table.truth[best])
     out = {}

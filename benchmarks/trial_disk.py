@@ -1,4 +1,4 @@
-"""Disk a trial leaves behind, before and after `tuning.trial_storage.compact_finished` (issue 13, item 4).
+"""Disk a trial leaves behind, before and after `tuning.state.trial_storage.compact_finished` (issue 13, item 4).
 
 Builds the engine at a study's settings, fills both image pools and the Adam state as a long run has them,
 writes the two files a Tune checkpoint carries (`last.pt`: the engine state; `generators.pt`: G_A and G_B,
@@ -20,7 +20,7 @@ from cyclegan.checkpoint import save_atomic
 from cyclegan.config import load_config
 from cyclegan.configtools import to_dict
 from cyclegan.trainer import Trainer
-from tuning.study import load_study
+from tuning.study.study import load_study
 
 MB = 1e6
 

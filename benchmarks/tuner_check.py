@@ -13,7 +13,7 @@ analysis. Uses `studies/tuner_check.yaml` (its base config and ranges):
 3. objective-vs-truth agreement (Spearman) pooled and within each lambda_id column, and ASHA's first rung
    against the final objective;
 4. a tabular benchmark on the stored grid (benchmarks/tabular_search.py): the platform's own searcher
-   (`tuning.search.make_sampler` at the study's settings) against random search and against TPE with
+   (`tuning.search.optuna_search.make_sampler` at the study's settings) against random search and against TPE with
    Optuna's default start-up, `--repetitions` each at budgets of 8, 16 and 32 evaluations.
 Regenerate it whenever the engine's numerics change (the grid) or the searcher's settings do (--reuse-grid).
 """
@@ -52,7 +52,7 @@ def train_one(job: tuple[float, float, int]) -> dict:
     import torch
 
     from cyclegan.trainer import Trainer
-    from tuning.study import REPEAT_INDEX, load_study
+    from tuning.study.study import REPEAT_INDEX, load_study
 
     torch.set_num_threads(1)
     lcyc, lid, seed = job
@@ -139,8 +139,8 @@ def landscape(runs: list[dict], grace: int) -> dict:
 def searchers(budgets, repetitions: int, runs: list[dict]) -> dict:
     import optuna
 
-    from tuning.search import SearchSpace, make_sampler, startup_trials
-    from tuning.study import load_study
+    from tuning.search.optuna_search import SearchSpace, make_sampler, startup_trials
+    from tuning.study.study import load_study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_study("tuner_check")
     table, out = Table.of(runs), {"budgets": {}}
@@ -214,7 +214,7 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
         return
-    from tuning.study import load_study
+    from tuning.study.study import load_study
     grace = load_study("tuner_check").launch.study.grace_period
     if args.reuse_grid:
         grid = json.loads(args.out.read_text())["grid"]

@@ -1,12 +1,12 @@
 """The ablation section: each arm over its seeds, and a paired verdict against its comparator.
 
 A study names each arm's comparator, the arm one term away (the study file's `compare:`, logged with the
-parent run; tuning/comparators.py checks that the two differ in one key). For a study without it the older
+parent run; tuning/study/comparators.py checks that the two differ in one key). For a study without it the older
 rule applies: an arm whose name starts with `full` is a reference arm, and every other arm is compared with
 the reference arm that agrees with it on the settings that tell reference arms apart (the adversarial loss).
 Arms that share a seed share initial weights, data order and pool randomness, so the verdict is a paired
-t interval over the seeds both arms ran (tuning.objective.paired_difference); a seed only one arm finished
-is left out and the verdict says so. All verdicts of the section are one family (tuning.objective.holm).
+t interval over the seeds both arms ran (tuning.results.objective.paired_difference); a seed only one arm finished
+is left out and the verdict says so. All verdicts of the section are one family (tuning.results.objective.holm).
 An arm not called better or worse is "equivalent" only by TOST against the stated margin (`study.margin`, or
 one seed σ pooled over the arms); otherwise "not shown different", with the difference it could have seen.
 """
@@ -16,8 +16,8 @@ import html
 
 import pandas as pd
 
-from tuning.equivalence import PER_COMPARISON, pooled_margin
-from tuning.objective import family_text, holm
+from tuning.results.equivalence import PER_COMPARISON, pooled_margin
+from tuning.results.objective import family_text, holm
 
 from .stats import arm_table, paired_verdict, verdict_text
 
@@ -45,7 +45,7 @@ def reference_arm(arm: str, params: dict, references: dict[str, dict]) -> str | 
 def ablation_section(table: pd.DataFrame, searched: list[str], mode: str, metric: str, fmt,
                      comparators: dict[str, str] | None = None, margin: float | None = None) -> str:
     """HTML for the ablation arms of complete trials in `table` ('' if the study has no repeated arms).
-    `comparators` (arm -> the arm one term away, tuning/comparators.py) name each arm's comparison; without
+    `comparators` (arm -> the arm one term away, tuning/study/comparators.py) name each arm's comparison; without
     them an arm is compared with the `full*` arm of the same adversarial loss (studies before `compare:`)."""
     factors = [k for k in searched if k in table and table[k].nunique() > 0]
     if not factors or table.empty:

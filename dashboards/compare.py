@@ -3,7 +3,7 @@
 Each study is read from its own store (`runs/studies/<name>/mlflow.db`) unless `mlflow.tracking_uri`
 is given. One table row per study: complete trials, best objective (the study metric at the final
 evaluation), whether that best beats the study's own reference settings beyond noise (the rule of
-`tuning.objective`, as in the report), the best trial and its settings, the spread over trials, and the
+`tuning.results.objective`, as in the report), the best trial and its settings, the spread over trials, and the
 provenance; a figure shows every trial's objective per study. Studies whose
 metrics have different provenance are shown, not ranked. The last line printed is the report's path.
 """
@@ -26,9 +26,9 @@ from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
 from .confirmation import race_result  # noqa: E402
 from .runs import load_runs  # noqa: E402
 from .stats import against_reference, summarize  # noqa: E402
-from tuning.equivalence import margin_of, verdict_words  # noqa: E402
-from tuning.objective import family_text  # noqa: E402
-from tuning.race import answer_text  # noqa: E402
+from tuning.results.equivalence import margin_of, verdict_words  # noqa: E402
+from tuning.results.objective import family_text  # noqa: E402
+from tuning.results.race import answer_text  # noqa: E402
 
 
 def confirmed_answer(runs) -> tuple[str, float]:

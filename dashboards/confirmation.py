@@ -1,8 +1,8 @@
-"""The confirmation section: the study's answer on seeds its selection never saw (tuning/confirm.py).
+"""The confirmation section: the study's answer on seeds its selection never saw (tuning/search/confirm.py).
 
-Reads the `stage=confirm` runs of the newest round and replays their race (tuning.race.replay, with the
+Reads the `stage=confirm` runs of the newest round and replays their race (tuning.results.race.replay, with the
 design the runs carry): the looks it took, which candidates dropped out, which one was shown better, or
-that none was and the smallest gain the race could have seen. `tuning.confirm.race_of` is the function the
+that none was and the smallest gain the race could have seen. `tuning.results.race_design.race_of` is the function the
 launcher uses for `best=true` and the registry, so the page and MLflow cannot disagree.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import math
 
-from tuning.confirm import design_of, race_of
-from tuning.race import answer_text, gain_interval
+from tuning.results.race_design import design_of, race_of
+from tuning.results.race import answer_text, gain_interval
 
 from .runs import StudyRuns
 
@@ -19,7 +19,7 @@ STATUS = {"better": "shown better", "dropped": "dropped", "not shown": "not show
 
 
 def race_result(runs: StudyRuns):
-    """The newest round's race as its runs say it went (tuning.confirm.race_of), or a reason there is none:
+    """The newest round's race as its runs say it went (tuning.results.race_design.race_of), or a reason there is none:
     (RaceResult, design) or (None, why) ('' when the study ran no confirmation)."""
     table = runs.confirmation
     if table is None or table.empty:

@@ -5,12 +5,12 @@ studies/data_efficiency.yaml) and by benchmarks/data_efficiency.py (the same des
 with ground truth). One input, a table with a row per run: `train_images`, `diffaugment` ("" = off),
 `seed` and the value compared. At each size, each DiffAugment policy is compared with no augmentation
 seed by seed: runs that share a seed share the training subset, initial weights and data order, so the
-difference is judged by the paired noise rule (tuning.objective.paired_difference, the one definition of
+difference is judged by the paired noise rule (tuning.results.objective.paired_difference, the one definition of
 what counts as a real difference), every size and policy corrected together as one family
-(tuning.objective.holm). A size with fewer than 3 shared seeds gets no verdict.
+(tuning.results.objective.holm). A size with fewer than 3 shared seeds gets no verdict.
 
 "Stops helping" and "never helped" are absences, so they are said only when an equivalence test shows them
-(tuning/equivalence.py: TOST against the page's stated margin, `study.margin` or one seed σ); a size whose
+(tuning/results/equivalence.py: TOST against the page's stated margin, `study.margin` or one seed σ); a size whose
 interval merely includes zero is "not shown to help", with the gain it could have detected.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tuning.equivalence import PER_COMPARISON, Margin, detectable, equivalent, pooled_margin, verdict_words
-from tuning.objective import Comparison, family_text, holm, paired_difference
+from tuning.results.equivalence import PER_COMPARISON, Margin, detectable, equivalent, pooled_margin, verdict_words
+from tuning.results.objective import Comparison, family_text, holm, paired_difference
 
 from . import plots
 from .stats import summarize
@@ -67,7 +67,7 @@ def compare_by_size(rows: pd.DataFrame, value: str, mode: str) -> list[SizeCompa
 
 def page_margin(rows: pd.DataFrame, value: str, configured: float | None = None) -> Margin:
     """The page's equivalence margin: `study.margin` if set, else one seed σ pooled over the page's arms
-    (each size and policy is a configuration run on several seeds; tuning/noise.py, with its refusal to pool
+    (each size and policy is a configuration run on several seeds; tuning/results/noise.py, with its refusal to pool
     unequal spreads, falling back to the largest size without augmentation)."""
     data = rows.dropna(subset=[value])
     groups = {(int(n), p): g[value].tolist() for (n, p), g in data.groupby(["train_images", "diffaugment"])}

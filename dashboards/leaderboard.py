@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from tuning.objective import SEED_NOISE_UNKNOWN, family_text
+from tuning.results.objective import SEED_NOISE_UNKNOWN, family_text
 
 from .runs import StudyRuns, grid_image
 from .stats import against_reference

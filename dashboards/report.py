@@ -2,7 +2,7 @@
 report answering "which settings paint my photos best", with its figures as PNG files. The report is
 also logged as an artifact of the study's parent run; the last line printed is the report's path.
 
-Every comparison follows the noise rule of `tuning.objective`: the report opens with the noise floor
+Every comparison follows the noise rule of `tuning.results.objective`: the report opens with the noise floor
 (evaluation standard error and the reference settings' seed-to-seed spread) and says in words which
 trials are better than the reference settings, worse, or not shown different from them.
 Sections: leaderboard of complete trials by objective (the study metric at the final evaluation), each

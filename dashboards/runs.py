@@ -1,7 +1,7 @@
 """A study's trials as a pandas table, read from MLflow (no training code is imported).
 
 One row per child run: run id and name, status, outcome (complete / stopped / failed), the searched
-values (params, or the arm tags), the objective (tuning/objective.py: the study metric at the trial's
+values (params, or the arm tags), the objective (tuning/results/objective.py: the study metric at the trial's
 final evaluation) with its evaluation standard error, the best value over epochs (shown as optimistic,
 never ranked), the last values of the other SPEC §3 metrics, the full-budget cost, and a provenance key. FIDs are only comparable
 when they were computed against the same real images with the same network and resize, so the
@@ -22,10 +22,10 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
-from tuning.noise import NoiseModel
-from tuning.objective import OBJECTIVE, OUTCOME, NoiseFloor
-from tuning.run_layout import history_of, image_step, param_value
-from tuning.seeds import most_typical
+from tuning.results.noise import NoiseModel
+from tuning.results.objective import OBJECTIVE, OUTCOME, NoiseFloor
+from tuning.results.run_layout import history_of, image_step, param_value
+from tuning.results.seeds import most_typical
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
                    "eval.amp")
@@ -42,9 +42,9 @@ class StudyRuns:
     searched: list[str]         # searched keys (engine keys or arm names)
     storage: str | None         # Optuna storage URL
     table: pd.DataFrame
-    history: str = ""           # the Optuna study of the history shown (tuning/history.py)
-    comparators: dict = field(default_factory=dict)  # ablation arm -> the arm one term away (tuning/comparators.py)
-    confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # stage=confirm runs (tuning/confirm.py)
+    history: str = ""           # the Optuna study of the history shown (tuning/state/history.py)
+    comparators: dict = field(default_factory=dict)  # ablation arm -> the arm one term away (tuning/study/comparators.py)
+    confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # stage=confirm runs (tuning/search/confirm.py)
 
     @property
     def parent_run_id(self) -> str:
@@ -70,12 +70,12 @@ class StudyRuns:
 
     @property
     def margin(self) -> float:
-        """study.margin of the newest launch (0: one seed σ, tuning/equivalence.py)."""
+        """study.margin of the newest launch (0: one seed σ, tuning/results/equivalence.py)."""
         return float(param_value(self.parents[0].data.params.get("study.margin", "0")) or 0)
 
     def noise_floor(self, table: pd.DataFrame | None = None) -> NoiseFloor:
         """The reference settings' complete runs in `table` (default: all): the study's noise floor, with the
-        study's noise model (tuning/noise.py: every repeated configuration, confirmation runs included)."""
+        study's noise model (tuning/results/noise.py: every repeated configuration, confirmation runs included)."""
         ref = self.complete(table)
         ref = ref[ref["baseline"]] if not ref.empty else ref
         return NoiseFloor.of(ref["objective"].tolist() if len(ref) else [],
@@ -179,7 +179,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         numbers = pd.to_numeric(named, errors="coerce")
         unique = numbers.notna().all() and numbers.is_unique
         table["trial_number"] = numbers.astype(int) if unique else range(1, len(table) + 1)
-    # Confirmation runs (tuning/confirm.py) are kept apart: every search-stage view (leaderboard, noise floor,
+    # Confirmation runs (tuning/search/confirm.py) are kept apart: every search-stage view (leaderboard, noise floor,
     # importance, ablation) reads `table`, the confirmation section reads `confirmation`.
     confirmation = table[table["stage"] == "confirm"].reset_index(drop=True) if not table.empty else table
     table = table[table["stage"] != "confirm"].reset_index(drop=True) if not table.empty else table
@@ -190,7 +190,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
 def by_configuration(done: pd.DataFrame, searched: list[str]) -> pd.DataFrame:
     """One row per configuration of `done` (complete runs): `objective` the mean over its seeds, `objective_se`
     sd / sqrt(n), `seeds` n; the other columns (name, run id, grids) from its most typical seed, the one whose
-    objective is closest to the mean (tuning.seeds.most_typical, as for the registered generators)."""
+    objective is closest to the mean (tuning.results.seeds.most_typical, as for the registered generators)."""
     keys = [k for k in searched if k in done]
     rows = []
     for _, group in done.groupby(keys, dropna=False, sort=False) if keys else [(None, done)]:

@@ -1,6 +1,6 @@
 """Statistics for the report: per-arm summaries over seeds, paired ablation verdicts, the Pareto front.
 
-What counts as a real difference is decided in one place, `tuning.objective` (the noise rule): this
+What counts as a real difference is decided in one place, `tuning.results.objective` (the noise rule): this
 module only arranges the numbers it needs.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import math
 import pandas as pd
 from scipy import stats
 
-from tuning.equivalence import NO_MARGIN, Margin, verdict_words
-from tuning.objective import Comparison, compare, holm, paired_difference
+from tuning.results.equivalence import NO_MARGIN, Margin, verdict_words
+from tuning.results.objective import Comparison, compare, holm, paired_difference
 
 
 def summarize(values) -> dict:
@@ -35,7 +35,7 @@ def arm_table(table: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
 
 def against_reference(done: pd.DataFrame, floor, mode: str) -> list:
     """Each complete trial against the reference settings (runs of the reference itself included, unjudged
-    by the page), the trials other than the reference corrected as one family (tuning.objective.holm)."""
+    by the page), the trials other than the reference corrected as one family (tuning.results.objective.holm)."""
     # a configuration's mean over n seeds (dashboards.runs.by_configuration) is compared as such
     seeds = [int(r["seeds"]) if "seeds" in r and r["seeds"] == r["seeds"] else 1 for _, r in done.iterrows()]
     single = [compare(r["objective"], r["objective_se"] if n == 1 else None, floor, mode, n)
@@ -60,7 +60,7 @@ def verdict_text(label: str, metric: str, comparison: Comparison, seeds: int, dr
     """'no identity: FID +2.1, 95 % interval [1.2, 3.0], worse (paired over 3 seeds)'; a comparison corrected
     for a family of m says so: 'per-comparison interval (Holm level, 15 comparisons) [..]'; a difference not
     called is 'equivalent' only by TOST against `margin`, else 'not shown different' with what it could have
-    detected (tuning/equivalence.py); seeds that finished in only one of the two arms are named as left out."""
+    detected (tuning/results/equivalence.py); seeds that finished in only one of the two arms are named as left out."""
     gone = f"; {dropped} seed(s) left out: finished in only one of the two arms" if dropped else ""
     if comparison.verdict == "not enough seeds":
         return (f"{label}: {metric} {comparison.difference:+.3g}, not enough seeds for a verdict "

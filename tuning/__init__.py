@@ -2,15 +2,13 @@
 
 `python -m tuning.launch study=NAME` runs `studies/NAME.yaml`. The engine knows nothing of this package.
 
-The parts, and their modules:
-- entry points: `launch` (the command line), `launch_phases` (check → acquire → run → finish), `submit`
-  (a study as a Ray job), `launch_text` (what a launch prints), `console` (its live lines);
-- the study and its search: `study`, `study_checks`, `config` (platform keys), `objective` (the one
-  objective and noise rule), `noise` (the study's pooled seed noise), `race` (the
-  confirmation race and what it can detect), `search` (Optuna through Ray Tune), `scheduler` (ASHA), `seeds`, `confirm`,
-  `comparators`, `stages` (the search and confirmation as Tune experiments), `trainable` (one trial);
-- state in the storage: `trial_records` (every trial), `launch_state` (every launch, the storage's
-  identity), `resume` (trials named, recorded and resumed), `study_lock`, `history`, `launches`
-  (launch arguments), `interrupts`, `cleanup`, `reaper`, `local_ray`, `trial_storage` (disk);
-- tracking: `tracking` (the MLflow writer), `parent_run`, `study_note`, `run_layout`, `redact`.
+Six parts, each importing only those after it (docs/platform.md, "Layout"; checked by `lint-imports`):
+- `run/`      the launcher process: phases, stages, the trainable, interrupts, a private Ray, what it prints;
+- `search/`   Tune's search algorithm and scheduler: Optuna, seeds, resumed trials, ASHA, confirmation;
+- `tracking/` MLflow: the one writer, the parent run, the study note, catch-up (never imports `search/`);
+- `state/`    what a resume reads, in the Optuna storage: trial records, launches, history, the lock;
+- `results/`  how results are judged (the only platform part the dashboards use): the objective and noise
+              rule, seeds, the race, a trial's outcome, the run layout;
+- `study/`    what a study is: the study file, its checks, platform keys, comparators.
+Entry points: `launch` (the command line), `submit` (a study as a Ray job); `redact` is used by all.
 """

@@ -1,6 +1,6 @@
 """`python -m tuning.launch study=NAME [key=value ...]`: run a study of CycleGAN trials.
 
-The entry point: parses the command line, then `run_study` (tuning/launch_phases.py) validates the study and
+The entry point: parses the command line, then `run_study` (tuning/run/phases.py) validates the study and
 every override first (exit 2, one line), takes the study's lock in its Optuna storage, starts a local Ray (or
 joins `ray.address`), runs the trials with Ray Tune, and ends by printing the best trial and the command that
 opens the MLflow UI on this store.
@@ -8,7 +8,7 @@ opens the MLflow UI on this store.
 from __future__ import annotations
 
 if __name__ == "__main__":  # Ctrl+C / SIGTERM are the launch's from its first moment, not after the imports below
-    from tuning.interrupts import listen
+    from tuning.run.interrupts import listen
     listen()
 
 import logging
@@ -18,12 +18,11 @@ import sys
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
-
-from .launch_phases import run_study
-from .launch_text import dry_run
-from .launches import with_stored_overrides
-from .local_ray import quiet_and_private
-from .study import available_studies, load_study
+from tuning.run.launch_text import dry_run
+from tuning.run.local_ray import quiet_and_private
+from tuning.run.phases import run_study
+from tuning.state.launches import with_stored_overrides
+from tuning.study.study import available_studies, load_study
 
 USAGE = """
 usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--verbose] [--debug]
@@ -47,9 +46,9 @@ def first_sentence(text: str) -> str:
 
 
 def describe_studies() -> str:
-    from .confirm import design
-    from .cost import estimate
-    from .race import detectable_gain
+    from tuning.results.race import detectable_gain
+    from tuning.results.race_design import design
+    from tuning.run.cost import estimate
     lines, names = [], available_studies()
     width = max([14] + [len(n) + 1 for n in names])
     for name in names:
@@ -57,7 +56,7 @@ def describe_studies() -> str:
             study = load_study(name)
             size = estimate(study)
             summary = first_sentence(study.description)
-            if study.launch.study.confirm_top > 0:  # what its confirmation can see (tuning/race.py)
+            if study.launch.study.confirm_top > 0:  # what its confirmation can see (tuning/results/race.py)
                 race = design(study)
                 summary += (f"\n{'':{width}s} confirmation: up to {race.budget} runs; detects a gain of "
                             f"{detectable_gain(1.0, race):.2g} σ or more (80 % power; σ: one run's seed noise)")
@@ -71,8 +70,7 @@ def full_usage() -> str:
     """The usage text, the studies, and every key (built only for --help: reading the studies takes time)."""
     from cyclegan.config import Config
     from cyclegan.keyhelp import describe
-
-    from .config import LaunchConfig
+    from tuning.study.platform import LaunchConfig
     return (USAGE + "\nstudies:\n" + describe_studies() + "\n\nplatform keys:\n" + "\n".join(describe(LaunchConfig))
             + "\n\nengine keys (a study sets some; key=value overrides any):\n" + "\n".join(describe(Config)))
 
@@ -109,7 +107,7 @@ def exit_now_if_interrupted(code: int) -> None:
     """After an interrupt, leave without the interpreter's shutdown. Everything is already written (MLflow runs
     marked, the storage's records, Ray stopped); what is left are Ray's and gRPC's threads, and finalizing the
     interpreter under them after a second Ctrl+C has crashed it (SIGSEGV instead of 130, once in CI). The
-    private Ray's reaper (tuning/reaper.py) ends whatever is left of Ray."""
+    private Ray's reaper (tuning/run/reaper.py) ends whatever is left of Ray."""
     if code == 130:
         sys.stdout.flush()
         sys.stderr.flush()

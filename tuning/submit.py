@@ -21,10 +21,9 @@ from pathlib import Path
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
-
-from .launch import split_args
-from .redact import has_password, redact
-from .study import load_study
+from tuning.launch import split_args
+from tuning.redact import has_password, redact
+from tuning.study.study import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", ".ci-venv", "runs", "**/__pycache__", "*.pt", "*.pth", "*.db"]

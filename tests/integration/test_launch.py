@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan import metric_names
 from tests.helpers import ROOT, peek_runs, run_cli
-from tuning.race import RaceDesign, replay
+from tuning.results.race import RaceDesign, replay
 
 SMALL = ["study.max_concurrent=2", "trial.cpus=1"]
 
@@ -269,7 +269,7 @@ def wait_for(predicate, timeout, what):
 
 def ray_processes(session_root):
     """Processes whose command line or open files are in a Ray session under `session_root`."""
-    from tuning.reaper import session_processes
+    from tuning.run.reaper import session_processes
     return [pid for session in session_root.glob("session_2*") for pid in session_processes(str(session))]
 
 

@@ -1,13 +1,14 @@
-"""The confirmation stage's plan (tuning/confirm.py) on a real Optuna storage, and its race (tuning/race.py)."""
+"""The confirmation stage's plan (tuning/search/confirm.py) on a real Optuna storage, and its race (tuning/results/race.py)."""
 import random
 
 import optuna
 import pytest
 
-from tuning.confirm import CONFIRMATIONS, RACE, ROUND, STAGE, budget, design, look_configs, plan, race_of, record_round
-from tuning.race import RaceDesign, detectable_gain, power, replay, runs_spent
-from tuning.search import optuna_storage
-from tuning.study import REPEAT_INDEX, load_study, planned_trials
+from tuning.search.confirm import CONFIRMATIONS, look_configs, plan, record_round
+from tuning.results.race_design import RACE, ROUND, STAGE, budget, design, race_of
+from tuning.results.race import RaceDesign, detectable_gain, power, replay, runs_spent
+from tuning.state.storage import optuna_storage
+from tuning.study.study import REPEAT_INDEX, load_study, planned_trials
 
 
 def finished(optuna_study, params: dict, value: float) -> None:
@@ -118,8 +119,8 @@ def test_target_effect_sizes_the_budget_so_the_race_detects_it():
 def test_a_resumed_race_keeps_the_design_it_started_with(tmp_path):
     """The noise model learns from every run, so a design recomputed on resume could differ from the one the
     round's trials were started with; the round's stored design wins."""
-    from tuning.confirm import design_text, stored_design
-    from tuning.trial_records import TrialRecord
+    from tuning.results.race_design import design_text, stored_design
+    from tuning.state.trial_records import TrialRecord
     started = RaceDesign(2, 3, 3, 30)
     record = TrialRecord("t0050", "lambda_sweep", "confirm", {"loss.lambda_cyc": 4.0, ROUND: 1, RACE: design_text(started),
                                                               REPEAT_INDEX: 1100, STAGE: "confirm"})

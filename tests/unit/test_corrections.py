@@ -1,4 +1,4 @@
-"""Many comparisons (tuning.objective.holm): simulated studies with no true effect must not call a
+"""Many comparisons (tuning.results.objective.holm): simulated studies with no true effect must not call a
 winner or a loser more than 5 % of the time, as a whole page, and the correction must not blunt a real
 effect into nothing."""
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tuning.objective import ALPHA, NoiseFloor, compare, family_text, holm, paired_difference
+from tuning.results.objective import ALPHA, NoiseFloor, compare, family_text, holm, paired_difference
 
 SIMULATIONS = 1500
 # The simulated rate is itself an estimate: it may exceed a true 5 % by Monte-Carlo error alone (about

@@ -4,7 +4,7 @@ import pandas as pd
 import math
 
 from dashboards.data_efficiency import compare_by_size, conclusion, page_margin, study_rows, verdict_line
-from tuning.equivalence import Margin, equivalent
+from tuning.results.equivalence import Margin, equivalent
 
 WIDE = Margin(0.5, "study.margin")      # wide enough for TOST on these tight pairs
 NARROW = Margin(0.01, "study.margin")   # narrower than the pairs' own wobble: never shown equivalent

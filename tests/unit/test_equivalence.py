@@ -1,9 +1,9 @@
-"""No absence from silence (tuning/equivalence.py): TOST's error, what a comparison could detect, the words."""
+"""No absence from silence (tuning/results/equivalence.py): TOST's error, what a comparison could detect, the words."""
 import math
 import random
 
-from tuning.equivalence import Margin, detectable, equivalent, margin_of, verdict_words
-from tuning.objective import holm, paired_difference
+from tuning.results.equivalence import Margin, detectable, equivalent, margin_of, verdict_words
+from tuning.results.objective import holm, paired_difference
 
 
 def simulate(true: float, sd: float, seeds: int, n: int, rng: random.Random):

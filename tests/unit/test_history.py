@@ -6,8 +6,8 @@ import optuna
 import pytest
 
 from cyclegan.configtools import UserError
-from tuning.history import check_continuation, record_settings, trials_before
-from tuning.study import STUDIES_DIR, load_study
+from tuning.state.history import check_continuation, record_settings, trials_before
+from tuning.study.study import STUDIES_DIR, load_study
 
 
 def stored(overrides=()):
@@ -53,9 +53,9 @@ def test_trial_names_go_on_from_the_highest_number(tmp_path):
         return SimpleNamespace(info=SimpleNamespace(run_name=name))
     assert trials_before([]) == 0
     assert trials_before([run("t0002 lcyc=3"), run("t0004 lcyc=1"), run("study smoke"), run(None)]) == 4
-    from tuning.resume import first_number
-    from tuning.search import optuna_storage
-    from tuning.trial_records import TrialRecords
+    from tuning.search.resume import first_number
+    from tuning.state.storage import optuna_storage
+    from tuning.state.trial_records import TrialRecords
     study = load_study("smoke")
     records = TrialRecords(optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}"), "smoke")
     assert first_number(4, records) == 5  # MLflow knows t0004
@@ -69,7 +69,7 @@ def killed_holder(out, launch):
     import sys
 
     from tests.helpers import ROOT
-    code = ("import time\nfrom tuning.study_lock import lock_study\nfrom tuning.study import load_study\n"
+    code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), '{launch}')\nprint('held', flush=True)\n"
             "time.sleep(60)\n")
     child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -79,7 +79,7 @@ def killed_holder(out, launch):
 
 
 def test_a_killed_launchers_lock_is_taken_over_and_named(tmp_path):
-    from tuning.study_lock import launch_of, lock_study
+    from tuning.state.study_lock import launch_of, lock_study
     out = tmp_path / "out"
     out.mkdir()
     killed_holder(out, "smoke-20261128-010203")
@@ -95,10 +95,10 @@ def test_a_normal_exit_leaves_no_holder_behind(tmp_path):
     import sys
 
     from tests.helpers import ROOT
-    from tuning.study_lock import lock_study
+    from tuning.state.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
-    code = ("from tuning.study_lock import lock_study\nfrom tuning.study import load_study\n"
+    code = ("from tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), 'smoke-clean')\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
     assert "smoke~lock" not in optuna.get_all_study_names(f"sqlite:///{out / 'optuna.db'}")
@@ -111,7 +111,7 @@ def another_hosts_lock(out, heartbeat_age):
     """The lock as a launcher on another node of a cluster leaves it in the shared storage."""
     import time
 
-    from tuning.search import optuna_storage
+    from tuning.state.storage import optuna_storage
     storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
     study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "smoke~lock")
     holder = {"pid": 4242, "host": "gpu-node-7", "since": "2026-11-27 23:00:00", "launch": "smoke-night",
@@ -121,7 +121,7 @@ def another_hosts_lock(out, heartbeat_age):
 
 
 def test_a_live_lock_on_another_host_is_refused_naming_it(tmp_path):
-    from tuning.study_lock import lock_study
+    from tuning.state.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
     another_hosts_lock(out, heartbeat_age=10)
@@ -131,7 +131,7 @@ def test_a_live_lock_on_another_host_is_refused_naming_it(tmp_path):
 
 
 def test_a_lock_whose_heartbeat_stopped_is_taken_over(tmp_path):
-    from tuning.study_lock import STALE_S, launch_of, lock_study
+    from tuning.state.study_lock import STALE_S, launch_of, lock_study
     out = tmp_path / "out"
     out.mkdir()
     another_hosts_lock(out, heartbeat_age=STALE_S + 60)
@@ -146,7 +146,8 @@ def test_a_lock_whose_heartbeat_stopped_is_taken_over(tmp_path):
 
 def test_a_launch_fails_only_its_own_orphans(tmp_path):
     """Launch B ends while launch A still trains a trial: B must not mark A's trial failed (issue 13)."""
-    from tuning.search import LAUNCH_ATTR, fail_orphans, optuna_storage
+    from tuning.search.optuna_search import LAUNCH_ATTR, fail_orphans
+    from tuning.state.storage import optuna_storage
     storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     history = optuna.create_study(study_name="smoke", storage=storage)
     for launch in ("A", "B", None):
@@ -163,9 +164,9 @@ def test_a_launch_fails_only_its_own_orphans(tmp_path):
 def test_new_history_names_the_next_optuna_study_and_resume_keeps_it(tmp_path):
     """study.new_history=true: NAME, then NAME#2, NAME#3; without it a launch continues the newest history,
     and the stored arguments of a launch never start another one on resume."""
-    from tuning.history import choose_history, history_names
-    from tuning.launches import launch_arguments
-    from tuning.search import optuna_storage
+    from tuning.state.history import choose_history, history_names
+    from tuning.state.launches import launch_arguments
+    from tuning.state.storage import optuna_storage
     storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     plain, renew = load_study("smoke"), load_study("smoke", ["study.new_history=true"])
     assert choose_history(plain, storage) == "smoke" and choose_history(renew, storage) == "smoke"  # none yet
@@ -187,8 +188,8 @@ def racing_first_launches(out) -> list:
 
     from tests.helpers import ROOT
     start = time.time() + 3  # both past their imports, then released together
-    code = ("import sys, time\nfrom cyclegan.cli import run_main\nfrom tuning.study_lock import lock_study\n"
-            "from tuning.study import load_study\n"
+    code = ("import sys, time\nfrom cyclegan.cli import run_main\nfrom tuning.state.study_lock import lock_study\n"
+            "from tuning.study.study import load_study\n"
             "def main(args):\n"
             f"    study = load_study('smoke', ['study.out_dir={out}'])\n"
             f"    time.sleep(max(0, {start} - time.time()))\n"
@@ -215,7 +216,7 @@ def same_host_other_container(out, pid: int, heartbeat_age: float):
     import socket
     import time
 
-    from tuning.search import optuna_storage
+    from tuning.state.storage import optuna_storage
     storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
     study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "smoke~lock")
     holder = {"pid": pid, "host": socket.gethostname(), "since": "2026-12-01 10:00:00", "launch": "smoke-box",
@@ -225,7 +226,7 @@ def same_host_other_container(out, pid: int, heartbeat_age: float):
 
 
 def test_a_live_holder_in_another_container_on_this_host_keeps_its_lock(tmp_path):
-    from tuning.study_lock import STALE_S, lock_study, pid_namespace
+    from tuning.state.study_lock import STALE_S, lock_study, pid_namespace
     assert pid_namespace().startswith("pid:[")
     out = tmp_path / "out"
     out.mkdir()

@@ -1,8 +1,8 @@
-"""One noise model per study (tuning/noise.py): verdicts use every repeated observation the history holds."""
+"""One noise model per study (tuning/results/noise.py): verdicts use every repeated observation the history holds."""
 import random
 
-from tuning.noise import NoiseModel
-from tuning.objective import NoiseFloor, compare
+from tuning.results.noise import NoiseModel
+from tuning.results.objective import NoiseFloor, compare
 
 
 def test_a_verdict_uses_the_pooled_noise_not_the_references_two_degrees_of_freedom():

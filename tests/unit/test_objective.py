@@ -1,13 +1,14 @@
-"""The noise rule (tuning/objective.py) against hand computation, and the searcher's Optuna states."""
+"""The noise rule (tuning/results/objective.py) against hand computation, and the searcher's Optuna states."""
 import math
 
 import optuna
 import pytest
 from scipy import stats
 
-from tuning.objective import NoiseFloor, compare, paired_difference
-from tuning.search import StudySearch, SearchSpace, make_sampler, optuna_storage
-from tuning.study import REPEAT_INDEX, load_study
+from tuning.results.objective import NoiseFloor, compare, paired_difference
+from tuning.search.optuna_search import StudySearch, SearchSpace, make_sampler
+from tuning.state.storage import optuna_storage
+from tuning.study.study import REPEAT_INDEX, load_study
 
 
 def test_a_difference_inside_the_seed_noise_is_not_a_win():
@@ -81,7 +82,7 @@ def test_a_configuration_on_two_seeds_is_one_optuna_trial_with_the_mean_per_epoc
     """study.seeds=2 through the searcher the launcher builds (ConcurrencyLimiter > SeedRepeater > StudySearch),
     with the calls Ray Tune makes: the Optuna trial's intermediate values are the per-epoch means once both
     seeds reached the epoch, and its value the mean of the final values."""
-    from tuning.search import make_searcher
+    from tuning.search.optuna_search import make_searcher
     study = load_study("smoke", ["study.seeds=2", "study.num_samples=2"])
     storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     searcher = make_searcher(study, storage, launch="L")

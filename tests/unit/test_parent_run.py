@@ -1,8 +1,8 @@
 """The study's parent run in a real SQLite MLflow store."""
 from mlflow.tracking import MlflowClient
 
-from tuning.parent_run import open_parent_run
-from tuning.study import load_study
+from tuning.tracking.parent_run import open_parent_run
+from tuning.study.study import load_study
 
 
 def test_an_explicit_sqlite_store_keeps_the_artifacts_in_the_study_folder(tmp_path, monkeypatch):
@@ -55,9 +55,9 @@ def test_when_no_candidate_reached_the_race_the_answer_is_the_reference_and_what
     """The null tuner check (loss.lambda_id fixed at 5): ASHA stopped every candidate behind the reference's
     seeds, so nothing was raced. The launcher says the reference settings are the answer and the smallest
     gain the race would have detected, not 'best trial: <a lucky reference seed>'."""
-    from tuning.launch_text import report_best
-    from tuning.search import optuna_storage
-    from tuning.trial_records import TrialRecord, TrialRecords
+    from tuning.run.launch_text import report_best
+    from tuning.state.storage import optuna_storage
+    from tuning.state.trial_records import TrialRecord, TrialRecords
     out = tmp_path / "null"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = load_study("tuner_check", ["loss.lambda_id=5", f"study.out_dir={out}", f"mlflow.tracking_uri={uri}"])

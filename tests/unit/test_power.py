@@ -9,8 +9,8 @@ from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from power import grid_spreads, markdown, race_study  # noqa: E402
-from tuning.confirm import design  # noqa: E402
-from tuning.study import load_study  # noqa: E402
+from tuning.results.race_design import design  # noqa: E402
+from tuning.study.study import load_study  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "power.json"
 

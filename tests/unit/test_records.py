@@ -9,12 +9,12 @@ import time
 import pytest
 
 from cyclegan.configtools import UserError
-from tuning.cleanup import clean_up_dead_launches
-from tuning.launch_state import PREFIX, check_line, study_id
-from tuning.reaper import session_processes
-from tuning.search import optuna_storage
-from tuning.study import load_study
-from tuning.study_lock import pid_namespace
+from tuning.run.cleanup import clean_up_dead_launches
+from tuning.state.launch_state import PREFIX, check_line, study_id
+from tuning.run.reaper import session_processes
+from tuning.state.storage import optuna_storage
+from tuning.study.study import load_study
+from tuning.state.study_lock import pid_namespace
 
 SESSION = "session_2026-12-04_13-22-36_402384_14619"
 
@@ -107,7 +107,7 @@ def test_a_trial_record_the_launcher_never_writes_is_refused(tmp_path, tamper, f
 
     import optuna
 
-    from tuning.trial_records import PREFIX as TRIAL, TrialRecord, TrialRecords
+    from tuning.state.trial_records import PREFIX as TRIAL, TrialRecord, TrialRecords
     storage = optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     records = TrialRecords(storage, "smoke")
     ot = optuna.load_study(study_name="smoke", storage=storage)

@@ -4,9 +4,9 @@ import itertools
 import pytest
 from ray.tune.search import Searcher
 
-from tuning.objective import FINAL, OBJECTIVE
-from tuning.search import SeedRepeater
-from tuning.seeds import configuration_value
+from tuning.results.objective import FINAL, OBJECTIVE
+from tuning.search.optuna_search import SeedRepeater
+from tuning.results.seeds import configuration_value
 
 
 class Recorder(Searcher):

@@ -11,11 +11,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
-from tuning.launches import launch_arguments, record_launch, with_stored_overrides
-from tuning.resume import KeyedTrials, ResumedTrials
-from tuning.search import make_searcher, optuna_storage
-from tuning.study import REPEAT_INDEX, load_study
-from tuning.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecords
+from tuning.state.launches import launch_arguments, record_launch, with_stored_overrides
+from tuning.search.resume import KeyedTrials, ResumedTrials
+from tuning.search.optuna_search import make_searcher
+from tuning.state.storage import optuna_storage
+from tuning.study.study import REPEAT_INDEX, load_study
+from tuning.state.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecords
 
 
 def test_records_name_each_trial_and_a_resume_continues_the_unfinished_with_their_optuna_trials(tmp_path):
@@ -97,7 +98,7 @@ def test_resume_takes_destinations_from_the_command_line_and_refuses_stored_ones
 
 
 def test_an_mlflow_experiment_belongs_to_one_storage(tmp_path):
-    from tuning.launch_state import check_owner, claim, storage_identity
+    from tuning.state.launch_state import check_owner, claim, storage_identity
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     a = load_study("smoke", [f"study.out_dir={tmp_path / 'a'}", f"mlflow.tracking_uri={uri}"])
     b = load_study("smoke", [f"study.out_dir={tmp_path / 'b'}", f"mlflow.tracking_uri={uri}"])

@@ -5,13 +5,13 @@ rebuilds its rungs from the trials' records in the storage and knows trials by k
 Simulated studies drive Ray's real ASHA scheduler with the calls Tune makes (no Ray cluster needed): the
 same trials, learning curves and order of arrival with and without an interruption; after one, every
 running trial is re-created with a new Tune id and first reports its checkpoint's epoch again, as
-tuning/trainable.py does."""
+tuning/run/trainable.py does."""
 import random
 from types import SimpleNamespace
 
-from tuning.scheduler import make_scheduler
-from tuning.study import load_study
-from tuning.trial_records import TRIAL_KEY, TrialRecord
+from tuning.search.scheduler import make_scheduler
+from tuning.study.study import load_study
+from tuning.state.trial_records import TRIAL_KEY, TrialRecord
 
 STUDY = load_study("smoke", ["study.scheduler=asha", "study.grace_period=1", "study.reduction_factor=2",
                              "train.epochs=4", "train.decay_epochs=4"])

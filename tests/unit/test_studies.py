@@ -3,12 +3,12 @@ import pytest
 
 from cyclegan.configtools import UserError
 from tests.helpers import assert_user_error, run_cli
-from tuning.confirm import design
-from tuning.noise import NoiseModel
-from tuning.race import detectable_gain
-from tuning.search import optuna_storage
-from tuning.study import available_studies, load_study
-from tuning.trial_records import TrialRecord, TrialRecords
+from tuning.results.race_design import design
+from tuning.results.noise import NoiseModel
+from tuning.results.race import detectable_gain
+from tuning.state.storage import optuna_storage
+from tuning.study.study import available_studies, load_study
+from tuning.state.trial_records import TrialRecord, TrialRecords
 
 EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check",
             "data_efficiency"}
@@ -162,7 +162,7 @@ def test_launch_list_and_help():
 
 
 def test_multi_node_cluster_with_local_state_is_refused():
-    from tuning.preflight import check_cluster_storage
+    from tuning.run.preflight import check_cluster_storage
     local = load_study("smoke")
     check_cluster_storage(local, 1)  # one machine: local state is fine
     with pytest.raises(UserError) as err:
@@ -210,7 +210,7 @@ def test_dry_run_lists_the_explicit_ablation_arms(tmp_path):
 
 
 def test_every_ablation_comparator_is_one_term_away():
-    from tuning.comparators import differing_keys
+    from tuning.study.comparators import differing_keys
     study = load_study("loss_ablation")
     assert len(study.compare) == 15 and set(study.compare) | {"full_lsgan"} == set(study.search["arm"].choices)
     for arm, other in study.compare.items():
@@ -283,7 +283,7 @@ def test_study_names_that_mlflow_or_a_path_cannot_hold_are_refused_before_any_wo
 def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
     """The nightly schedule fires while last night's launch still runs: the launcher's study lock refuses
     it before anything starts (the first launch is played by this test holding the lock)."""
-    from tuning.study_lock import lock_study
+    from tuning.state.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
     held, _ = lock_study(load_study("smoke", [f"study.out_dir={out}"]), "smoke-first")

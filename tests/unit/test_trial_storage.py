@@ -1,7 +1,7 @@
 """A finished trial keeps its newest generators, grids and metrics; the engine state goes (issue 13, item 4),
 and only that of trials that ended without error (issue 21: failed and unfinished trials keep theirs)."""
-from tuning.trial_records import TrialRecord, trial_folder
-from tuning.trial_storage import compact_launch
+from tuning.state.trial_records import TrialRecord, trial_folder
+from tuning.state.trial_storage import compact_launch
 
 
 def tune_trial(root, name, checkpoints):

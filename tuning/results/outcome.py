@@ -1,0 +1,21 @@
+"""The launcher's stop flag, and the rule that a trial ended by it was interrupted: it ended without error and
+without its final evaluation after the launcher's first stop signal (not stopped by ASHA, not failed).
+
+`STOPPING` is set by the launcher's signal handler (tuning/run/interrupts.py); it lives here so that the
+searcher, the records and the tracker read one flag and one rule without importing the launcher's process code.
+"""
+from __future__ import annotations
+
+import threading
+
+STOPPING = threading.Event()  # set by the first SIGINT/SIGTERM of this launcher process
+
+
+def interrupted() -> bool:
+    return STOPPING.is_set()
+
+
+def ended_by_interrupt(result: dict | None, error: bool = False) -> bool:
+    """A trial Tune reports as ended, without error and without its final evaluation, after a stop signal."""
+    from tuning.results.objective import FINAL
+    return STOPPING.is_set() and not error and not (result or {}).get(FINAL)

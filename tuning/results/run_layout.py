@@ -1,0 +1,30 @@
+"""Where a trial's MLflow run keeps its artifacts, and which history it belongs to: one definition for the
+tracker that writes them and the dashboards that read them (no Ray import here, so `dashboards` can use it).
+"""
+from __future__ import annotations
+
+GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
+
+
+def history_of(run, study_name: str) -> str:
+    """The history (Optuna study, tuning/state/history.py) a run belongs to; runs logged before histories were
+    tagged belong to the first, named like the study."""
+    return run.data.tags.get("history", study_name)
+
+
+def image_step(artifact_path: str) -> int:
+    """The step of an image logged with `log_image(..., step=N)` (`images/a2b+step+N+...png`), else 0."""
+    head = artifact_path.split("+step+")
+    return int(head[1].split("+")[0]) if len(head) > 1 else 0
+
+
+def param_value(text):
+    """An MLflow param (always stored as text) as the value it was: "3" -> 3, "6.46" -> 6.46, "lsgan" stays,
+    None stays None."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value

@@ -1,0 +1,119 @@
+"""What the launcher prints before a study (`--dry-run`: every trial known in advance) and after it (the
+best configuration, confirmed on fresh seeds where the study confirms, and where to open the results)."""
+from __future__ import annotations
+
+import math
+
+from tuning.redact import redact
+from tuning.results.race import could_see, detectable_gain
+from tuning.results.race_design import CONFIRM_SEED_BASE, budget_source, design
+from tuning.results.run_layout import param_value
+from tuning.search.confirm import history_noise
+from tuning.study.study import Study, base_changes, planned_trials
+from tuning.tracking.study_note import experiment_url
+
+
+def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
+    metric = study.launch.study.metric
+    if table:
+        print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
+    if best is None:
+        print(f"no trial completed with {metric}; see the errors above")
+        return
+    run_id, value = best
+    run = client.get_run(run_id)
+    searched = {k: param_value(run.data.params.get(k)) for k in study.search if k in run.data.params}
+    searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
+    searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
+    earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
+    if run.data.tags.get("stage") == "confirm":  # the answer of the confirmation race (tuning/search/confirm.py)
+        which = ("the reference settings (no candidate was shown better)" if run.data.tags.get("baseline") == "true"
+                 else "shown better than the reference settings")
+        print(f"the study's answer, from the confirmation race: {which}: {run.info.run_name}  {metric}={value:.4g} "
+              f"(mean over the fresh seeds)  {searched}{earlier}")
+    elif run.data.tags.get("baseline") == "true" and study.launch.study.confirm_top > 0:
+        # no candidate reached its final evaluation (ASHA stopped them behind the reference, or they failed):
+        # there was nothing to race, and the answer is the reference settings
+        print(f"the study's answer: the reference settings. No other configuration reached its final evaluation, "
+              f"so there was nothing to confirm; {race_could_see(study)}")
+    else:
+        print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
+    if run.data.tags.get("stage") == "confirm" or run.data.tags.get("baseline") == "true":
+        print(f"every verdict, interval and sample grid: python -m dashboards.report study={study.name}")
+    else:
+        print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
+    if study.base_config().total_epochs < 20 and study.base_config().data.name == "synthetic":
+        print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "
+              "the style (a study on real paintings: python -m tuning.launch list)")
+    if errors:
+        print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
+    uri = redact(study.tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    if uri.startswith(("http://", "https://")):  # a server: its UI is already there
+        print(f"open the results: {experiment_url(uri, experiment_id)} (experiment {study.experiment})")
+        return
+    print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
+          f"{(study.out_dir / 'mlartifacts').as_uri()}")
+    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
+          "and noise floor are in the study run's description)")
+
+
+def race_could_see(study: Study) -> str:
+    """What the study's confirmation race would have detected (80 % power), from its measured seed noise."""
+    noise = history_noise(study)
+    sigma = noise.sigma if noise is not None else math.nan
+    metric = study.launch.study.metric
+    return could_see(sigma, design(study, sigma=sigma), metric, "its race would detect") or (
+        f"its race would detect a gain of {detectable_gain(1.0, design(study)):.3g} σ or more (80 % power; "
+        "σ, the seed noise, was not measured)")
+
+
+def dry_run(study: Study) -> None:
+    """Print every trial known before the search starts, and the count; start nothing."""
+    s = study.launch.study
+    plan = planned_trials(study)
+    epochs = sorted({trial["epochs"] for trial in plan}) or [study.base_config().total_epochs]
+    per_trial = f"{epochs[0]} epochs per trial" if len(epochs) == 1 else \
+        f"{'/'.join(str(e) for e in epochs)} epochs per trial, by cell"
+    print(f"study {study.name}: objective {s.metric} at the final evaluation ({s.mode}); {per_trial}")
+    base = " ".join(f"{k}={v}" for k, v in sorted(base_changes(study).items())) or "(engine defaults)"
+    print(f"base (engine keys the study sets): {base}")
+    print("trials (engine keys that differ from the base):")
+    for number, trial in enumerate(plan, 1):
+        changed = " ".join(f"{k}={v}" for k, v in sorted(trial["changed"].items())) or "(the base)"
+        mark = "  [reference]" if trial["reference"] else ""
+        vs = f"  {trial['vs']}" if trial.get("vs") else ""
+        print(f"  {number:4d}  {trial['label'] or '-':32s} seed={trial['seed']:<3d} {changed}{mark}{vs}")
+    if study.is_grid:
+        print(f"{len(plan)} trials ({study.num_configurations} configurations x {s.seeds} seed(s)), no duplicates")
+    else:
+        space = ", ".join(f"{n}~{d.kind}[{d.low}, {d.high}]" if d.kind in ("uniform", "loguniform", "int")
+                          else f"{n}~{d.kind}{d.choices}" for n, d in study.search.items())
+        print(f"{study.num_trials} trials: the {len(plan)} above, then {study.num_trials - len(plan)} proposed by "
+              f"TPE from {space}")
+    if s.confirm_top > 0:
+        print(confirmation_plan(study))
+    else:
+        print("no confirmation stage (study.confirm_top=0): the best trial is reported on the evaluation that "
+              "picked it")
+
+
+def confirmation_plan(study: Study, noise=None) -> str:
+    """The race the study will run and the smallest gain it detects (80 % power), in the objective's units
+    when the study's history has measured its seed noise, else in units of that noise."""
+    s = study.launch.study
+    noise = noise if noise is not None else history_noise(study)
+    sigma = noise.sigma if noise is not None else math.nan
+    race = design(study, sigma=sigma)
+    base = study.base_config().train.seed + CONFIRM_SEED_BASE
+    head = (f"then confirmation: the top {s.confirm_top} configuration(s) race the reference settings on fresh seeds "
+            f"({base}, {base + 1}, ...; a later round of a continuation uses the next hundred), looking after "
+            f"{', '.join(map(str, race.looks))} seeds; at most {race.budget} runs "
+            f"({budget_source(study, sigma, race.budget)}); the answer (best=true, registry) comes from them")
+    if math.isfinite(sigma):
+        gain = detectable_gain(sigma, race)
+        return (f"{head}\nsmallest improvement it detects (80 % power): {gain:.3g} {s.metric}, from this study's "
+                f"{noise.describe(s.metric)}")
+    return (f"{head}\nsmallest improvement it detects (80 % power): {detectable_gain(1.0, race):.3g} σ, σ being the "
+            f"seed-to-seed spread of one run's {s.metric} (not measured yet: the reference's seeds measure it; on "
+            "the synthetic tuner-check task σ = 0.14 FID, benchmarks/README.md)")

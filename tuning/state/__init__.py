@@ -1,0 +1,2 @@
+"""What a resume reads: the Optuna storage (trial records, launches, history, the lock) and trial folders.
+No Ray, no MLflow."""

@@ -1,0 +1,112 @@
+"""What a person sees first in MLflow: the study's address, and its parent run's description.
+
+MLflow 3's UI picks its view from the URL's `workflowType` (default: the GenAI overview of traces), so the
+address the launcher prints asks for the model-training view of the experiment's runs table. Its runs
+table shows no metric column until a person picks one; the address therefore also names a view the
+launcher stores with the experiment (MLflow's shared views: the experiment tag
+`mlflow.sharedViewState.<key>`, opened by `viewStateShareKey=<key>`): every run with its objective, its
+evaluation SE, the searched values and its outcome, ranked by the objective. The parent
+run's description (`mlflow.note.content`, markdown) holds the answer at a glance: the best trial (a link),
+whether it beats the reference settings beyond noise (tuning.results.objective, the one noise rule), the noise
+floor, and the top trials.
+"""
+from __future__ import annotations
+
+import json
+
+from cyclegan.metric_names import standard_error_of
+from tuning.results.objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
+from tuning.results.race import answer_text, gain_interval
+from tuning.results.seeds import configuration_scores
+
+TOP = 5
+VIEW_KEY = "study"
+RUNS_VIEW = f"runs?workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """`http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=study`."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/{RUNS_VIEW}"
+
+
+def runs_view(study) -> tuple[str, str]:
+    """(experiment tag, value): the runs table ranked by the objective, with the columns that explain it.
+    The value is the UI state MLflow 3.17's share button writes (plain JSON, the keys of its runs page)."""
+    s = study.launch.study
+    se = standard_error_of(s.metric)
+    columns = [f"metrics.`{OBJECTIVE}`"] + ([f"metrics.`{se}`"] if se else [])
+    for name, dist in study.search.items():  # arms are tags of the trial runs; searched keys their params
+        columns.append(f"tags.`{name}`" if dist.arms is not None else f"params.`{name}`")
+    columns += ["tags.`seed`", "tags.`outcome`", "tags.`best`"]
+    state = {"searchFilter": "", "orderByKey": f"metrics.`{OBJECTIVE}`", "orderByAsc": s.mode == "min",
+             "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
+             "selectedColumns": columns}
+    return f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(state)
+
+
+def run_link(run) -> str:
+    return f"[{run.info.run_name}](#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})"
+
+
+def study_note(description: str, metric: str, mode: str, scored: list, se_metric: str | None,
+               configurations: list[str] | None = None, confirmation=None, noise=None) -> str:
+    """Markdown for the parent run. `scored`: (objective, run) of the complete trials of the current history;
+    `configurations`: the searched keys when each configuration ran on several seeds (tuning/results/seeds.py): rows
+    are then configurations, with the mean over their seeds, and the noise floor the reference's seeds;
+    `confirmation`: the confirmation race (tuning/results/race.py RaceResult), which then gives the answer, the search
+    stage's best being labelled as not confirmed; `noise`: the study's noise model (tuning/results/noise.py), which
+    judges the search stage when it knows more than the reference's seeds."""
+    reference = [(v, r) for v, r in scored if r.data.tags.get("baseline") == "true"]
+    floor = NoiseFloor.of([v for v, _ in reference],
+                          [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [], noise)
+    if configurations:
+        rows = [(mean, run, len(members)) for mean, run, members in configuration_scores(scored, configurations)]
+    else:
+        rows = [(v, r, 1) for v, r in scored]
+    ranked = sorted(rows, key=lambda row: row[0], reverse=mode == "max")
+    best_value, best, _ = ranked[0]
+    # the best of N trials is judged as one of the family of every non-reference trial (Holm)
+    others = [row for row in ranked if row[1].data.tags.get("baseline") != "true"]
+    family = holm([compare(v, r.data.metrics.get(se_metric) if se_metric and n == 1 else None, floor, mode, n)
+                   for v, r, n in others], mode)
+    verdict = family[0] if others and others[0][1] is best else compare(best_value, None, floor, mode)
+    if best.data.tags.get("baseline") == "true":
+        against = "it is a run of the reference settings: no other setting did better"
+    elif verdict.verdict in ("better", "worse", "indistinguishable"):
+        word = {"indistinguishable": "not shown different from"}.get(verdict.verdict, f"{verdict.verdict} than")
+        against = f"{word} the reference settings ({metric} {verdict.text()}, {family_text(family)})"
+    else:
+        against = f"not judged against the reference settings ({verdict.verdict})"
+    headline = f"**Best trial:** {run_link(best)}, {metric} {best_value:.4g} at its final evaluation; {against}."
+    if confirmation is not None and confirmation.winner is not None:
+        headline = confirmed_lines(metric, mode, confirmation, floor.sigma) + [
+            "", f"Search stage (not confirmed): best {run_link(best)}, {metric} {best_value:.4g}; {against}."]
+        headline = "\n".join(headline)
+    lines = [description.strip(), "", headline, "",
+             f"**Noise:** {floor.describe(metric)}.", "",
+             f"| # | trial | {metric} (final) | |", "|---|---|---|---|"]
+    for rank, (value, run, seeds) in enumerate(ranked[:TOP], 1):
+        mark = "reference settings" if run.data.tags.get("baseline") == "true" else ""
+        mark += f"{'; ' if mark else ''}mean over {seeds} seeds" if seeds > 1 else ""
+        lines.append(f"| {rank} | {run_link(run)} | {value:.4g} | {mark} |")
+    lines += ["", f"{len(ranked)} complete trials; sort the runs table by the `{OBJECTIVE}` column to see them all. "
+              "The full report, with every verdict and sample grid: `python -m dashboards.report study=...` "
+              "(it is then logged under this run's artifacts, report/report.html)."]
+    return "\n".join(lines)
+
+
+def confirmed_lines(metric: str, mode: str, race, sigma: float) -> list[str]:
+    """The confirmation race in the note: the answer first, then each candidate's verdict."""
+    lines = [f"**Confirmation:** {answer_text(race, metric, mode, sigma, name=lambda e: run_link(e.run))}."]
+    for c in race.candidates:
+        if c.comparison is None:
+            continue
+        gain, low, high = gain_interval(c.comparison, mode)
+        bounds = f" [{low:.3g}, {high:.3g}]" if c.comparison.half_width == c.comparison.half_width else ""
+        lines.append(f"- {run_link(c.run)}: {metric} {c.mean:.4g} on {len(c.values)} fresh seeds; gain over the "
+                     f"reference {gain:+.3g}{bounds}: {STATUS_WORDS.get(c.status, c.status)}")
+    return lines
+
+
+STATUS_WORDS = {"better": "shown better", "dropped": "dropped (not ahead of the reference)",
+                "not shown": "not shown better within the budget"}
