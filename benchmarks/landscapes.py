@@ -110,7 +110,7 @@ def study_space():
     import optuna
 
     from tuning.search.optuna_search import SearchSpace
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return SearchSpace(load_study("tuner_check"))
 
@@ -204,7 +204,7 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))
         return
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     runs = json.loads((ROOT / "benchmarks/results/tuner_check.json").read_text())["grid"]["data"]
     reference_seeds = load_study("tuner_check").launch.study.baseline_seeds
     start = time.time()

@@ -40,7 +40,7 @@ from tuning.results.race_design import design  # noqa: E402
 from tuning.results.equivalence import Margin, equivalent  # noqa: E402
 from tuning.results.objective import holm, paired_difference  # noqa: E402
 from tuning.results.race import RaceDesign, detectable_gain, replay, runs_spent  # noqa: E402
-from tuning.study.study import load_study  # noqa: E402
+from tuning.study.loading import load_study  # noqa: E402
 
 GAINS = (0, 1, 2, 3)
 GOOD_SHARE = 0.25

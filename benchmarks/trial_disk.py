@@ -20,7 +20,7 @@ from cyclegan.checkpoint import save_atomic
 from cyclegan.config import load_config
 from cyclegan.configtools import to_dict
 from cyclegan.trainer import Trainer
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 
 MB = 1e6
 

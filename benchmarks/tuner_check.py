@@ -52,7 +52,8 @@ def train_one(job: tuple[float, float, int]) -> dict:
     import torch
 
     from cyclegan.trainer import Trainer
-    from tuning.study.study import REPEAT_INDEX, load_study
+    from tuning.study.study import REPEAT_INDEX
+    from tuning.study.loading import load_study
 
     torch.set_num_threads(1)
     lcyc, lid, seed = job
@@ -140,7 +141,7 @@ def searchers(budgets, repetitions: int, runs: list[dict]) -> dict:
     import optuna
 
     from tuning.search.optuna_search import SearchSpace, make_sampler, startup_trials
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_study("tuner_check")
     table, out = Table.of(runs), {"budgets": {}}
@@ -214,7 +215,7 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(args.out.read_text())))
         return
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     grace = load_study("tuner_check").launch.study.grace_period
     if args.reuse_grid:
         grid = json.loads(args.out.read_text())["grid"]

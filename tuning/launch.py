@@ -17,12 +17,14 @@ import re
 import sys
 
 from cyclegan.cli import run_main
+from cyclegan.config import Config
 from cyclegan.configtools import UserError
+from cyclegan.keyhelp import describe
+from tuning.run.environment import quiet_and_private
 from tuning.run.launch_text import dry_run
-from tuning.run.local_ray import quiet_and_private
-from tuning.run.phases import run_study
 from tuning.state.launches import with_stored_overrides
-from tuning.study.study import available_studies, load_study
+from tuning.study.loading import available_studies, load_study
+from tuning.study.platform import LaunchConfig
 
 USAGE = """
 usage: python -m tuning.launch study=NAME [key=value ...] [resume=true] [--dry-run] [--verbose] [--debug]
@@ -46,9 +48,10 @@ def first_sentence(text: str) -> str:
 
 
 def describe_studies() -> str:
-    from tuning.results.race import detectable_gain
-    from tuning.results.race_design import design
-    from tuning.run.cost import estimate
+    # deferred: torch and scipy load only for `list` and --help, not for every launch's first second
+    from tuning.results.race import detectable_gain  # deferred
+    from tuning.results.race_design import design  # deferred
+    from tuning.run.cost import estimate  # deferred
     lines, names = [], available_studies()
     width = max([14] + [len(n) + 1 for n in names])
     for name in names:
@@ -68,9 +71,6 @@ def describe_studies() -> str:
 
 def full_usage() -> str:
     """The usage text, the studies, and every key (built only for --help: reading the studies takes time)."""
-    from cyclegan.config import Config
-    from cyclegan.keyhelp import describe
-    from tuning.study.platform import LaunchConfig
     return (USAGE + "\nstudies:\n" + describe_studies() + "\n\nplatform keys:\n" + "\n".join(describe(LaunchConfig))
             + "\n\nengine keys (a study sets some; key=value overrides any):\n" + "\n".join(describe(Config)))
 
@@ -98,6 +98,7 @@ def main(args: list[str]) -> None:
         dry_run(study)
         return
     quiet_and_private(study, verbose)
+    from tuning.run.phases import run_study  # deferred: Ray and MLflow load only once a launch will run
     code = run_study(study, overrides, verbose)
     if code:
         sys.exit(code)

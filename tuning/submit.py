@@ -23,7 +23,7 @@ from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
 from tuning.launch import split_args
 from tuning.redact import has_password, redact
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".git", ".venv", ".ci-venv", "runs", "**/__pycache__", "*.pt", "*.pth", "*.db"]
@@ -91,7 +91,7 @@ def main(args: list[str]) -> None:
                         "is temporary)")
     overrides = [o for o in overrides if not o.startswith("ray.address=")]
     entrypoint = shlex.join(["python", "-m", "tuning.launch", f"study={name}", *overrides, "ray.address=auto"])
-    from ray.job_submission import JobSubmissionClient
+    from ray.job_submission import JobSubmissionClient  # deferred: bad input answers before Ray loads
     logging.getLogger("ray").setLevel(logging.ERROR)  # packaging chatter on stderr; errors must stay one line
     submission_id = f"{study.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     deadline = time.time() + 120

@@ -193,7 +193,7 @@ def test_eight_concurrent_trials_on_postgres_while_a_report_reads(postgres, mlfl
 def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_path):
     """Two launchers that share only the Optuna database (each on its own host, with its own study.out_dir):
     while one holds the study, the other is refused naming it; once it is killed, the lock is taken over."""
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     from tuning.state.study_lock import launch_of, lock_study
     storage = postgres.url("optuna_lock")
     code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
@@ -224,7 +224,7 @@ def test_lock_heartbeats_are_judged_on_the_databases_clock(postgres, tmp_path, m
 
     from cyclegan.configtools import UserError  # imported here, as the other tests of this module import late
     from tuning.state.storage import optuna_storage
-    from tuning.study.study import load_study
+    from tuning.study.loading import load_study
     from tuning.state.study_lock import STALE_S, db_now, lock_study
     url = postgres.url("optuna_lock")
     storage = optuna_storage(url)

@@ -85,7 +85,7 @@ def test_yaml_anchors_and_aliases_are_refused(tmp_path):
 
 
 def test_a_bad_file_in_studies_does_not_break_the_listing(tmp_path, monkeypatch):
-    import tuning.study.study as study_module
+    import tuning.study.loading as study_module
     from tuning.launch import describe_studies
     (tmp_path / "good.yaml").write_text((study_module.STUDIES_DIR / "smoke.yaml").read_text())
     (tmp_path / "bomb.yaml").write_text('a: &a [1, 2]\nb: [*a, *a]\n')

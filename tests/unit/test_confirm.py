@@ -8,7 +8,8 @@ from tuning.search.confirm import CONFIRMATIONS, look_configs, plan, record_roun
 from tuning.results.race_design import RACE, ROUND, STAGE, budget, design, race_of
 from tuning.results.race import RaceDesign, detectable_gain, power, replay, runs_spent
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX, load_study, planned_trials
+from tuning.study.study import REPEAT_INDEX, planned_trials
+from tuning.study.loading import load_study
 
 
 def finished(optuna_study, params: dict, value: float) -> None:

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from tuning.run.preflight import check_cluster_storage
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 VERSION = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]

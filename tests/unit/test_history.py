@@ -7,7 +7,7 @@ import pytest
 
 from cyclegan.configtools import UserError
 from tuning.state.history import check_continuation, record_settings, trials_before
-from tuning.study.study import STUDIES_DIR, load_study
+from tuning.study.loading import STUDIES_DIR, load_study
 
 
 def stored(overrides=()):

@@ -8,7 +8,8 @@ from scipy import stats
 from tuning.results.objective import NoiseFloor, compare, paired_difference
 from tuning.search.optuna_search import StudySearch, SearchSpace, make_sampler
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX, load_study
+from tuning.study.study import REPEAT_INDEX
+from tuning.study.loading import load_study
 
 
 def test_a_difference_inside_the_seed_noise_is_not_a_win():

@@ -2,7 +2,7 @@
 from mlflow.tracking import MlflowClient
 
 from tuning.tracking.parent_run import open_parent_run
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 
 
 def test_an_explicit_sqlite_store_keeps_the_artifacts_in_the_study_folder(tmp_path, monkeypatch):

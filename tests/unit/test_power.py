@@ -10,7 +10,7 @@ from tests.helpers import ROOT
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from power import grid_spreads, markdown, race_study  # noqa: E402
 from tuning.results.race_design import design  # noqa: E402
-from tuning.study.study import load_study  # noqa: E402
+from tuning.study.loading import load_study  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "power.json"
 

@@ -13,7 +13,7 @@ from tuning.run.cleanup import clean_up_dead_launches
 from tuning.state.launch_state import PREFIX, check_line, study_id
 from tuning.run.reaper import session_processes
 from tuning.state.storage import optuna_storage
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 from tuning.state.study_lock import pid_namespace
 
 SESSION = "session_2026-12-04_13-22-36_402384_14619"

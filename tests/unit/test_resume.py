@@ -15,7 +15,8 @@ from tuning.state.launches import launch_arguments, record_launch, with_stored_o
 from tuning.search.resume import KeyedTrials, ResumedTrials
 from tuning.search.optuna_search import make_searcher
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX, load_study
+from tuning.study.study import REPEAT_INDEX
+from tuning.study.loading import load_study
 from tuning.state.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecords
 
 

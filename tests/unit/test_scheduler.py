@@ -10,7 +10,7 @@ import random
 from types import SimpleNamespace
 
 from tuning.search.scheduler import make_scheduler
-from tuning.study.study import load_study
+from tuning.study.loading import load_study
 from tuning.state.trial_records import TRIAL_KEY, TrialRecord
 
 STUDY = load_study("smoke", ["study.scheduler=asha", "study.grace_period=1", "study.reduction_factor=2",

@@ -7,7 +7,7 @@ from tuning.results.race_design import design
 from tuning.results.noise import NoiseModel
 from tuning.results.race import detectable_gain
 from tuning.state.storage import optuna_storage
-from tuning.study.study import available_studies, load_study
+from tuning.study.loading import available_studies, load_study
 from tuning.state.trial_records import TrialRecord, TrialRecords
 
 EXPECTED = {"smoke", "lambda_sweep", "lr_sweep", "depth_sweep", "loss_ablation", "painters", "tuner_check",

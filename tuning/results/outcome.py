@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+from tuning.results.objective import FINAL
+
 STOPPING = threading.Event()  # set by the first SIGINT/SIGTERM of this launcher process
 
 
@@ -17,5 +19,19 @@ def interrupted() -> bool:
 
 def ended_by_interrupt(result: dict | None, error: bool = False) -> bool:
     """A trial Tune reports as ended, without error and without its final evaluation, after a stop signal."""
-    from tuning.results.objective import FINAL
     return STOPPING.is_set() and not error and not (result or {}).get(FINAL)
+
+
+OUTCOMES = ("complete", "stopped", "failed", "interrupted")
+
+
+def outcome_of(result: dict | None, error: bool = False) -> str:
+    """How a trial that Tune reports as ended ended, from its last result: `interrupted` (the launcher's stop
+    signal ended it before its final evaluation: its record stays running, its run is marked KILLED, resume
+    continues it), `failed` (an error, or no result at all), `complete` (its final evaluation reached) or
+    `stopped` (ended early by the scheduler). The trial records and the MLflow writer both read this."""
+    if ended_by_interrupt(result, error):
+        return "interrupted"
+    if error or not result:
+        return "failed"
+    return "complete" if result.get(FINAL) else "stopped"

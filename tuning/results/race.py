@@ -31,7 +31,7 @@ model (tuning/results/noise.py). Nothing here imports Ray, Optuna or MLflow: the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scipy import stats
 
@@ -199,7 +199,6 @@ def _window_mean(entry: Entry, window: list) -> float:
 
 
 def _family(comparison: Comparison, m: int) -> Comparison:
-    from dataclasses import replace
     return replace(comparison, family=m)
 
 

@@ -11,7 +11,7 @@ from ray import tune
 
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
 from tuning.study.study import Study
-from tuning.tracking.mlflow_writer import trial_number
+from tuning.tracking.mlflow_writer import error_text, trial_number
 
 
 def say(line: str) -> None:
@@ -50,7 +50,6 @@ class ConsoleReporter(tune.Callback):
                 "that point; not ranked against complete trials)")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        from tuning.tracking.mlflow_writer import error_text
         say(f"{self.name(trial)}  FAILED: {error_text(trial)}")
 
 

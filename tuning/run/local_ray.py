@@ -7,31 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ray
+
 from cyclegan.configtools import UserError
 from tuning.study.study import Study
 
 
-def quiet_and_private(study: Study, verbose: bool = False) -> None:
-    """Environment for the launch, set before Ray is imported (it reads these at import and passes them to
-    the processes it starts)."""
-    address = study.launch.ray.address or ""
-    if not address or address.split("://")[-1].startswith(("127.0.0.1:", "localhost:")):
-        # A local Ray is this machine's only node. Ray's "no cluster" mode (meant for laptops) takes
-        # 127.0.0.1 as the node address, so the GCS, raylet, workers and agents listen on loopback only
-        # instead of every interface with no authentication. Joining a cluster at 127.0.0.1 (nodes started
-        # on loopback) needs the same: Ray would otherwise rewrite the loopback address to this machine's
-        # network address, where that cluster does not listen.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    # MLflow's "View run ... at <uri>" lines, one per trial: the launcher prints where the results are once.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    if not verbose:  # Tune's configuration box, results path and TensorBoard hint: only with --verbose
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in RDB ..." on stderr
-
-
 def start_ray(study: Study, verbose: bool = False) -> None:
-    import ray
     address = study.launch.ray.address
     try:
         if address:
@@ -47,7 +29,6 @@ def start_ray(study: Study, verbose: bool = False) -> None:
 
 def session_dir() -> str | None:
     """This process's Ray session folder (`<temp>/session_*`), None outside Ray."""
-    import ray
     node = getattr(ray._private.worker, "_global_node", None)  # no public accessor for the session folder
     return node.get_session_dir_path() if node is not None else None
 
@@ -63,7 +44,6 @@ def remove_staging(session: str | None, experiments: list[str]) -> None:
 
 
 def stop_ray(experiments: list[str]) -> None:
-    import ray
     if ray.is_initialized():
         remove_staging(session_dir(), experiments)
         ray.shutdown()

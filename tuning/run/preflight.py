@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 
+from mlflow.tracking import MlflowClient
+
+from cyclegan.backbones import load_inception
 from cyclegan.configtools import UserError, check_writable_dir
+from cyclegan.data import load_data
 from tuning.redact import redact
-from tuning.state.storage import not_yet_created
+from tuning.state.storage import not_yet_created, optuna_storage
 from tuning.study.study import Study
 
 
@@ -17,7 +23,6 @@ def check_out_dir(study: Study) -> None:
 def check_tracking(study: Study) -> None:
     """Reach the tracking store before Ray starts. Only this check fails fast (one try, 10 s): during the
     study MLflow's own retry policy (minutes of backoff) rides out a server restart."""
-    from mlflow.tracking import MlflowClient
     uri = study.tracking_uri
     if not_yet_created(uri):
         return
@@ -42,9 +47,6 @@ def check_tracking(study: Study) -> None:
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
     """ray.init waits minutes on an address nobody answers: try the TCP port first."""
-    import socket
-    from urllib.parse import urlparse
-
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
     if not parsed.hostname or not parsed.port:
         raise UserError(f"ray.address={address} must look like host:port, ray://host:port or auto")
@@ -74,7 +76,6 @@ def check_cluster_storage(study: Study, alive_nodes: int) -> None:
 
 def check_storage(study: Study) -> None:
     """Open the Optuna storage before Ray starts: a damaged database is one line, not an SQLAlchemy traceback."""
-    from tuning.state.storage import optuna_storage
     if not_yet_created(study.storage_url):
         return
     try:
@@ -89,9 +90,6 @@ def prepare_inputs(study: Study) -> None:
     """Before any trial: read every dataset the study can use (downloading it once, so concurrent trials
     never race to fetch it) and resolve the FID weights, so bad data or missing weights stop the launch
     with one line instead of failing every trial."""
-    from cyclegan.backbones import load_inception
-    from cyclegan.data import load_data
-
     configs = [study.base_config()]
     names = study.search.get("data.name")
     if names is not None:
@@ -108,9 +106,6 @@ def create_stores_whole(study: Study) -> None:
     name and linked into place only once its tables exist, so a Ctrl+C (or kill) while a first launch creates
     them never leaves a half-made database that the next launch cannot open. `os.link` fails if another
     launcher linked its store first: then that one is used."""
-    from mlflow.tracking import MlflowClient
-
-    from tuning.state.storage import optuna_storage
     makers = {study.storage_url: lambda url: optuna_storage(url).get_all_studies(),
               study.tracking_uri: lambda url: MlflowClient(url).search_experiments(max_results=1)}
     for url, make in makers.items():

@@ -19,8 +19,10 @@ from ray.tune.search import ConcurrencyLimiter
 
 from tuning.results.objective import OBJECTIVE
 from tuning.results.outcome import STOPPING, interrupted
-from tuning.results.race_design import confirm_offsets, design, noise_of, stored_design
+from tuning.results.race import replay
+from tuning.results.race_design import ROUND, confirm_offsets, design, noise_of, stored_design
 from tuning.run.console import ConsoleReporter
+from tuning.run.launch_context import Launch
 from tuning.search.confirm import look_configs, plan, record_round
 from tuning.search.optuna_search import FixedTrials, make_searcher
 from tuning.search.resume import KeyedTrials, ResumedTrials, first_number, missing_seeds
@@ -28,7 +30,7 @@ from tuning.search.scheduler import make_scheduler
 from tuning.state.history import trials_before
 from tuning.state.storage import stored_study
 from tuning.state.trial_records import TRIAL_KEY, TrialRecords, config_signature
-from tuning.study.study import Study
+from tuning.study.study import REPEAT_INDEX, Study
 from tuning.tracking.mlflow_writer import MlflowTracker
 from tuning.tracking.parent_run import study_trial_runs
 
@@ -62,30 +64,29 @@ def experiment_name(launch: str, resumed: bool) -> str:
     return f"{launch}-resumed-{time.strftime('%H%M%S')}" if resumed else launch
 
 
-def keyed(study: Study, searcher, records: TrialRecords, launch: str, client, experiment_id: str):
+def named_and_limited(study: Study, searcher, records: TrialRecords, launch: Launch):
     """The searcher as Tune gets it: trials named and recorded, at most `max_concurrent` at once."""
-    study.trials_before = trials_before(study_trial_runs(client, experiment_id, study.name))
-    named = KeyedTrials(searcher, records, launch, first_number(study.trials_before, records))
+    study.trials_before = trials_before(study_trial_runs(launch.client, launch.experiment_id, study.name))
+    named = KeyedTrials(searcher, records, launch.name, first_number(study.trials_before, records))
     return ConcurrencyLimiter(named, max_concurrent=study.launch.study.max_concurrent)
 
 
-def search(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
-           verbose: bool, resumed: bool) -> tuple[object, bool]:
+def search_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tuple[object, bool]:
     """Run the search stage (or what an interrupted launch left of it): (Tune's results or None, complete).
     A new launch first takes over the unfinished trials of earlier launches whose launchers are gone (the
     study's lock is held: none runs now) and runs them from their checkpoints, then proposes its own."""
-    s = study.launch.study
+    s, storage = study.launch.study, launch.storage
     records = TrialRecords(storage, study.optuna_name, s.mode)
-    before = [r for r in records.of_launch(launch) if r.stage == "search"] if resumed else []
-    adopted = [r for r in records.all() if r.stage == "search" and not r.ended and r.launch != launch]
+    before = [r for r in records.of_launch(launch.name) if r.stage == "search"] if launch.resumed else []
+    adopted = [r for r in records.all() if r.stage == "search" and not r.ended and r.launch != launch.name]
     for record in adopted:  # from now on this launch's: its end, its compaction
-        record.launch = launch
+        record.launch = launch.name
         records.put(record)
     numbers = {r.number for r in adopted if r.number is not None}
     siblings = [r for r in records.all() if r.ended and r.number in numbers and r not in before]  # ended seeds
     left = max(0, study.num_trials - len(before))  # trials the interrupted launch had not started
     proposals = max(0, left - len(missing_seeds(before, s.seeds)))
-    searcher = make_searcher(study, storage, launch) if proposals else None
+    searcher = make_searcher(study, storage, launch.name) if proposals else None
     if before or adopted:
         searcher = ResumedTrials(searcher, before + adopted + siblings, s.seeds, stored_study(storage, study.optuna_name))
     count = (len(searcher.queue) + proposals) if isinstance(searcher, ResumedTrials) else proposals
@@ -94,30 +95,28 @@ def search(study: Study, trainable, storage, launch: str, client, experiment_id:
               "its checkpoint", flush=True)
     if count == 0:
         return None, not interrupted()
-    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
+    tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
     tuner = tune.Tuner(trainable,
-                       tune_config=tune.TuneConfig(search_alg=keyed(study, searcher, records, launch, client,
-                                                                    experiment_id),
+                       tune_config=tune.TuneConfig(search_alg=named_and_limited(study, searcher, records, launch),
                                                    scheduler=make_scheduler(study, before + adopted), num_samples=count,
                                                    metric=OBJECTIVE, mode=s.mode, trial_dirname_creator=tune_folder),
-                       run_config=run_config(study, experiment_name(launch, resumed), tracker, verbose))
+                       run_config=run_config(study, experiment_name(launch.name, launch.resumed), tracker, verbose))
     results = tuner.fit()
-    return results, not interrupted() and all(r.ended for r in records.of_launch(launch) if r.stage == "search")
+    return results, not interrupted() and all(r.ended for r in records.of_launch(launch.name) if r.stage == "search")
 
 
-def confirm(study: Study, trainable, storage, launch: str, client, experiment_id: str, parent_run_id: str,
-            verbose: bool) -> tuple[list, bool]:
+def confirmation_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tuple[list, bool]:
     """Run this launch's confirmation race, if one is due (tuning/search/confirm.py, tuning/results/race.py): look by look,
     the reference and the surviving candidates on the next fresh seeds, until the race ends. (Tune's results
     of each look that ran, complete.) The race's state is replayed from the study's records at every
     look, so a resumed launch re-runs the look's trials that had not ended (each from its checkpoint),
     skips those that had, and goes on exactly where the interrupted one stood."""
-    optuna_study = stored_study(storage, study.optuna_name)
+    optuna_study = stored_study(launch.storage, study.optuna_name)
     due = plan(study, optuna_study) if optuna_study is not None else None
     if due is None:
         return [], True
     round_, top, reference = due
-    records = TrialRecords(storage, study.optuna_name, study.launch.study.mode)
+    records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode)
     held = records.all()
     race = stored_design(held, round_)
     if race is None:  # a new round: sized now, from the noise its history has measured
@@ -129,20 +128,20 @@ def confirm(study: Study, trainable, storage, launch: str, client, experiment_id
           f"most {race.budget} runs; round {round_})", flush=True)
     results, seeds = [], 0
     while True:
-        state = race_state(study, records, launch, round_, race, configurations, seeds)
+        state = race_state(study, records, round_, race, configurations, seeds)
         if state.status != "running" or interrupted():
             break
         survivors = [c for c in configurations if c is reference or key_of(study, c) in
                      {e.key for e in state.survivors}]
-        results.append(run_look(study, trainable, records, launch, client, experiment_id, parent_run_id, verbose,
-                           look_configs(study, round_, race, survivors, state.next_seeds), round_))
+        results.append(run_look(study, launch, trainable, verbose, records,
+                                look_configs(study, round_, race, survivors, state.next_seeds), round_))
         if interrupted():
             break
         seeds = state.next_seeds
     complete = state.status != "running" and not interrupted()
     if complete:
         print(f"study {study.name}: {race_line(state)}", flush=True)
-        record_round(optuna_study, round_, top, launch)
+        record_round(optuna_study, round_, top, launch.name)
     return results, complete
 
 
@@ -150,13 +149,9 @@ def key_of(study: Study, config: dict) -> tuple:
     return tuple(config.get(k) for k in study.search)
 
 
-def race_state(study: Study, records: TrialRecords, launch: str, round_: int, race, configurations: list[dict],
-               seeds: int):
+def race_state(study: Study, records: TrialRecords, round_: int, race, configurations: list[dict], seeds: int):
     """The race replayed from the round's complete trials, over its first `seeds` fresh seeds (a trial that
     failed is a missing pair)."""
-    from tuning.results.race import replay
-    from tuning.results.race_design import ROUND
-    from tuning.study.study import REPEAT_INDEX
     offsets = confirm_offsets(study, round_, seeds)
     values = {key_of(study, c): {} for c in configurations}
     reference = next((key_of(study, c) for c in configurations if study.is_reference(c)), None)
@@ -169,8 +164,8 @@ def race_state(study: Study, records: TrialRecords, launch: str, round_: int, ra
                   offsets, reference_key=reference if reference is not None else ("reference",))
 
 
-def run_look(study: Study, trainable, records: TrialRecords, launch: str, client, experiment_id: str,
-             parent_run_id: str, verbose: bool, configs: list[dict], round_: int):
+def run_look(study: Study, launch: Launch, trainable, verbose: bool, records: TrialRecords, configs: list[dict],
+             round_: int):
     """One look's trials that have not ended yet (an unfinished one continues from its checkpoint)."""
     s = study.launch.study
     earlier = {config_signature(r.config): r for r in records.all() if r.stage == "confirm"}
@@ -183,13 +178,13 @@ def run_look(study: Study, trainable, records: TrialRecords, launch: str, client
             todo.append(dict(config, **{TRIAL_KEY: record.key}))  # continues from its checkpoint
     if not todo:
         return None
-    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-    searcher = keyed(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch, client, experiment_id)
+    tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
+    searcher = named_and_limited(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch)
     tuner = tune.Tuner(trainable,
                        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
                                                    num_samples=len(todo), metric=OBJECTIVE, mode=s.mode,
                                                    trial_dirname_creator=tune_folder),
-                       run_config=run_config(study, f"{launch}-confirm{round_}-{time.strftime('%H%M%S')}",
+                       run_config=run_config(study, f"{launch.name}-confirm{round_}-{time.strftime('%H%M%S')}",
                                              tracker, verbose))
     return tuner.fit()
 

@@ -34,13 +34,6 @@ DIVERGED = "diverged.txt"
 RESUMES = "resumes.txt"
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def report(study: Study, trainer: Trainer, epoch: int, metrics: dict, provenance: dict, images: dict,
            final: bool, folder: Path) -> None:
     """Hand one evaluation to Tune: the metrics and, as its checkpoint, the generators and the grids."""

@@ -35,7 +35,9 @@ import optuna
 
 from tuning.results.race import RaceDesign
 from tuning.results.race_design import RACE, ROUND, STAGE, confirm_offsets, design_text, noise_of
-from tuning.study.study import REPEAT_INDEX, Study
+from tuning.state.storage import not_yet_created, optuna_storage
+from tuning.state.trial_records import TrialRecords
+from tuning.study.study import REPEAT_INDEX, Study, grid_cells
 
 CONFIRMATIONS = "confirmations"     # Optuna study user attribute: [{"round", "top", "launch"}]
 
@@ -63,18 +65,14 @@ def reference_configuration(study: Study) -> dict | None:
     point = study.baseline_point()
     if point is not None:
         return point
-    from tuning.study.study import grid_cells
     return next((cell for cell in grid_cells(study) if study.is_reference(cell)), None) if study.is_grid else None
 
 
 def history_noise(study: Study):
     """The noise model of the study's stored history (None: no storage or no complete trial yet). Read-only."""
-    from tuning.state.storage import not_yet_created
     if not_yet_created(study.storage_url):
         return None
     try:
-        from tuning.state.storage import optuna_storage
-        from tuning.state.trial_records import TrialRecords
         storage = optuna_storage(study.storage_url)
         storage.get_study_id_from_name(study.optuna_name)
         records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()

@@ -19,7 +19,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from tuning.results.objective import FINAL, OBJECTIVE
-from tuning.results.outcome import ended_by_interrupt
+from tuning.results.outcome import ended_by_interrupt, outcome_of
 from tuning.results.seeds import configuration_value
 from tuning.search.optuna_search import report_value, tell_outcome
 from tuning.state.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecord, TrialRecords
@@ -89,11 +89,12 @@ class KeyedTrials(Wrapper):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.inner.on_trial_complete(trial_id, result=result, error=error)
         record = self.records.get(self.keys.get(trial_id, ""))
-        if record is None or ended_by_interrupt(result, error):
+        outcome = outcome_of(result, error)
+        if record is None or outcome == "interrupted":
             return  # stays `running`: resume=true continues it
         if result and OBJECTIVE in result and "epoch" in result and math.isfinite(float(result[OBJECTIVE])):
             record.values[str(int(result["epoch"]))] = float(result[OBJECTIVE])
-        record.status = "failed" if error or not result else "complete" if result.get(FINAL) else "stopped"
+        record.status = outcome
         self.records.put(record)
 
 

@@ -22,6 +22,7 @@ import optuna
 
 from cyclegan.configtools import UserError
 from tuning.redact import redact
+from tuning.state.study_lock import pid_namespace, process_start
 from tuning.study.study import Study
 
 PREFIX = "launch:"
@@ -45,7 +46,6 @@ def study_id(storage, name: str, mode: str = "min", create: bool = True) -> int 
 
 # -- launches -------------------------------------------------------------------------------------------
 def begin(storage, study: Study, launch: str, ray_session: str | None) -> None:
-    from tuning.state.study_lock import pid_namespace, process_start
     sid = study_id(storage, study.optuna_name, study.launch.study.mode)
     storage.set_study_system_attr(sid, PREFIX + launch, {
         "status": "running", "history": study.optuna_name, "host": socket.gethostname(), "pid": os.getpid(),

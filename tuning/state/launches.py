@@ -13,7 +13,8 @@ import json
 
 from cyclegan.configtools import UserError
 from tuning.redact import redact, split_credentials
-from tuning.study.study import Study, load_study
+from tuning.study.loading import load_study
+from tuning.study.study import Study
 
 LAUNCHES = "launches.json"
 DESTINATIONS = ("mlflow.tracking_uri", "study.storage", "ray.address")

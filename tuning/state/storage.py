@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import optuna
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 
 def not_yet_created(url: str) -> bool:
@@ -17,7 +18,6 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     """Ray's OptunaSearch wants a storage object, not a URL. SQLite waits for its lock instead of failing.
     Two first launches of a study create the storage's tables at the same instant: the one that loses that
     race (IntegrityError on alembic_version, or "table already exists") opens the storage the other made."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(4):
         try:

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 import optuna
+from sqlalchemy import text
 
 from cyclegan.configtools import UserError
 from tuning.redact import redact
@@ -53,7 +54,6 @@ def db_now(storage) -> float:
     """Seconds since the epoch on the storage's clock: PostgreSQL's now(), or this machine's for SQLite."""
     engine = getattr(storage, "engine", None)
     if engine is not None and engine.dialect.name == "postgresql":
-        from sqlalchemy import text
         with engine.connect() as connection:
             return float(connection.execute(text("SELECT EXTRACT(EPOCH FROM now())")).scalar())
     return time.time()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import optuna
 
+from cyclegan.configtools import UserError
+
 PREFIX = "trial:"
 TRIAL_KEY = "__trial_key__"        # trial config key: the platform's name of the trial (t0007)
 OPTUNA_NUMBER = "__optuna_number__"  # trial config key: the Optuna trial it reports to (search trials)
@@ -113,7 +115,6 @@ RECORD_KEY = re.compile(r"^t\d{4,9}$")
 
 
 def refuse(key: str, what: str):
-    from cyclegan.configtools import UserError
     raise UserError(f"the study's storage holds a trial record {PREFIX}{key} with {what}; it was not acted on "
                     "(nothing started or overwritten). The launcher never writes that: check who can write the "
                     "storage, then remove the record (a system attribute of the Optuna study) or start a new "

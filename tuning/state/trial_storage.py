@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuning.state.trial_records import trial_folder
+
 ENGINE_STATE = "last.pt"
 GENERATORS_FILE = "generators.pt"
 
@@ -42,7 +44,6 @@ def compact_trial(trial_dir: Path) -> int:
 def compact_launch(out_dir: Path, records, experiments: list[str]) -> int:
     """After a complete launch: drop the engine state of its trials that ended without error (`records`:
     tuning.state.trial_records.TrialRecord) and the older generators in its Tune experiments' folders."""
-    from tuning.state.trial_records import trial_folder
     freed = 0
     for record in records:
         if record.status in ("complete", "stopped"):

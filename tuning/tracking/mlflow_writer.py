@@ -27,7 +27,7 @@ from cyclegan import metric_names
 from cyclegan.configtools import flatten, to_dict
 from tuning.redact import redact
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
-from tuning.results.outcome import ended_by_interrupt
+from tuning.results.outcome import outcome_of
 from tuning.results.race_design import RACE, ROUND, STAGE
 from tuning.results.run_layout import GENERATORS, image_step
 from tuning.state.trial_records import TRIAL_KEY, key_number
@@ -252,11 +252,12 @@ class MlflowTracker(tune.Callback):
         """Ran to its final evaluation (outcome `complete`), or stopped early by the scheduler (`stopped`,
         its objective is the value at the stop and is not ranked against complete trials)."""
         last = trial.last_result or {}
-        if trial.trial_id in self.ended or ended_by_interrupt(last):
+        outcome = outcome_of(last)
+        if trial.trial_id in self.ended or outcome == "interrupted":
             return  # an interrupted trial's run is marked KILLED by the launcher, and resumed later
         run_id = self.run_for(trial)
-        self.client.set_tag(run_id, OUTCOME, "complete" if last.get(FINAL) else "stopped")
-        if not last.get(FINAL) and "epoch" in last:
+        self.client.set_tag(run_id, OUTCOME, "complete" if outcome == "complete" else "stopped")
+        if outcome != "complete" and "epoch" in last:
             self.client.set_tag(run_id, "stopped_at_epoch", str(int(last["epoch"])))
         self.client.set_terminated(run_id, status="FINISHED")
         self.ended.add(trial.trial_id)

@@ -1,0 +1,47 @@
+"""The first phase of a launch: every input checked, nothing created (a launch refused for bad input leaves the
+file tree as it was; exit 2, one line)."""
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from cyclegan.configtools import UserError
+from tuning.redact import take_credentials
+from tuning.run.preflight import check_out_dir, check_reachable, check_storage, check_tracking, prepare_inputs
+from tuning.state.history import check_continuation, choose_history
+from tuning.state.launch_state import check_owner, is_complete, storage_identity
+from tuning.state.launches import history_of_last_launch, last_launch
+from tuning.state.storage import not_yet_created, optuna_storage, stored_study
+from tuning.study.study import Study
+
+
+def without_credentials(study: Study) -> None:
+    """Move passwords out of the study's URIs into the environment (tuning.redact.take_credentials)."""
+    clean = take_credentials({"mlflow.tracking_uri": study.launch.mlflow.tracking_uri,
+                              "study.storage": study.launch.study.storage})
+    study.launch.mlflow.tracking_uri, study.launch.study.storage = clean["mlflow.tracking_uri"], clean["study.storage"]
+
+
+def check(study: Study) -> str | None:
+    """Validate everything before anything is created; the launch to resume (resume=true) or None."""
+    without_credentials(study)
+    check_out_dir(study)
+    previous = last_launch(study) if study.launch.resume else None
+    check_storage(study)
+    existing = None if not_yet_created(study.storage_url) else optuna_storage(study.storage_url)
+    if study.launch.resume:
+        study.history = history_of_last_launch(study)
+        if previous is None or (existing is not None and is_complete(existing, study.optuna_name, previous)):
+            raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
+                            "drop resume=true to start the study")
+    address = study.launch.ray.address
+    if address and address != "auto":
+        check_reachable(address)
+    check_tracking(study)
+    if existing is not None:  # a continuation: the same settings as the stored trials
+        study.history = study.history or choose_history(study, existing)
+        check_continuation(study, stored_study(existing, study.optuna_name))
+    if not not_yet_created(study.tracking_uri):
+        check_owner(MlflowClient(study.tracking_uri), study,
+                    storage_identity(existing, study, create=False) if existing is not None else None)
+    prepare_inputs(study)
+    return previous
