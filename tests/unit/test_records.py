@@ -124,3 +124,36 @@ def test_a_trial_record_the_launcher_never_writes_is_refused(tmp_path, tamper, f
     with pytest.raises(UserError) as err:
         records.all()
     assert fragment in str(err.value) and "not acted on" in str(err.value)
+
+
+@pytest.mark.parametrize("tamper, fragment", [
+    ({"loss.lambda_cyc": "abc"}, "loss.lambda_cyc='abc', which the study's search space cannot propose"),
+    ({"loss.lambda_cyc": 1e308}, "loss.lambda_cyc='1e+308', which the study's search space cannot propose"),
+    ({"loss.lambda_id": True}, "loss.lambda_id='True'"),
+    ({"__trial_index__": 10 ** 30}, "seed index '1000000000000000000000000000000'"),
+    ({"__trial_index__": -1}, "seed index '-1'"),
+    ({"__stage__": "confirm", "__race__": "1/2/x/4"}, "confirmation keys"),
+])
+def test_a_stored_config_the_study_cannot_propose_is_refused_before_anything_starts(tmp_path, tamper, fragment):
+    """The check phase reads every stored trial config of the history: a value outside the search space, a
+    seed index no launch uses, or a race design that does not parse is exit 2 naming the record, and the
+    study's folder is left as it was."""
+    import optuna
+
+    from tuning.run.check import check
+    from tuning.state.trial_records import TrialRecord, TrialRecords
+    study = load_study("smoke", [f"study.out_dir={tmp_path / 'study'}"])
+    (tmp_path / "study").mkdir()
+    storage = optuna_storage(study.storage_url)
+    optuna.create_study(study_name=study.optuna_name, storage=storage)
+    records = TrialRecords(storage, study.optuna_name)
+    written = {"loss.lambda_cyc": 4.2, "loss.lambda_id": 0.5, "__trial_index__": 1}
+    records.put(TrialRecord("t0001", "smoke-20261204-000000", "search", {**written, "__trial_key__": "t0001"}))
+    check(load_study("smoke", [f"study.out_dir={tmp_path / 'study'}"]))  # what the launcher writes passes
+    records.put(TrialRecord("t0002", "smoke-20261204-000000", "search",
+                            {**written, **tamper, "__trial_key__": "t0002"}))
+    before = sorted(p.name for p in (tmp_path / "study").rglob("*"))
+    with pytest.raises(UserError) as err:
+        check(load_study("smoke", [f"study.out_dir={tmp_path / 'study'}"]))
+    assert fragment in str(err.value) and "trial:t0002" in str(err.value) and "not acted on" in str(err.value)
+    assert sorted(p.name for p in (tmp_path / "study").rglob("*")) == before

@@ -11,6 +11,7 @@ from tuning.state.history import check_continuation, choose_history
 from tuning.state.launch_state import check_owner, is_complete, storage_identity
 from tuning.state.launches import history_of_last_launch, last_launch
 from tuning.state.storage import not_yet_created, optuna_storage, stored_study
+from tuning.state.trial_records import TrialRecords, check_config
 from tuning.study.study import Study
 
 
@@ -39,7 +40,11 @@ def check(study: Study) -> str | None:
     check_tracking(study)
     if existing is not None:  # a continuation: the same settings as the stored trials
         study.history = study.history or choose_history(study, existing)
-        check_continuation(study, stored_study(existing, study.optuna_name))
+        stored = stored_study(existing, study.optuna_name)
+        check_continuation(study, stored)
+        if stored is not None:  # every stored trial checked before the launch acts on any (issue 30)
+            for record in TrialRecords(existing, study.optuna_name).all():
+                check_config(study, record)
     if not not_yet_created(study.tracking_uri):
         check_owner(MlflowClient(study.tracking_uri), study,
                     storage_identity(existing, study, create=False) if existing is not None else None)

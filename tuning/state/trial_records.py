@@ -18,6 +18,7 @@ again with their stored config, each continuing from the engine checkpoint in it
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from pathlib import Path
 import optuna
 
 from cyclegan.configtools import UserError
+from tuning.results.race_design import RACE, ROUND, STAGE, design_of
+from tuning.study.study import REPEAT_INDEX, Distribution, Study
 
 PREFIX = "trial:"
 TRIAL_KEY = "__trial_key__"        # trial config key: the platform's name of the trial (t0007)
@@ -142,6 +145,57 @@ def check_record(name: str, record: TrialRecord) -> TrialRecord:
                 and not isinstance(value, bool)):
             refuse(name, f"an evaluation {str(epoch)[:20]!r}: {str(value)[:40]!r} (epoch -> objective)")
     return record
+
+
+SEED_INDEX_LIMIT = 10 ** 6  # search seeds are offsets below 100, confirmation seeds 1000 + 100 x round + i
+
+
+def check_config(study: Study, record: TrialRecord) -> TrialRecord:
+    """A stored trial config is data too (issue 30): before a launch acts on the history, every searched value
+    in it is one the study's space can propose, its seed index is a small integer, its confirmation keys
+    are of the kinds the launcher writes, and the engine accepts the config it makes. (Keys the study does
+    not search are never read: `Study.engine_overrides` takes only searched ones.)"""
+    config = record.config
+    for name, dist in study.search.items():
+        if name in config and not in_space(dist, config[name]):
+            refuse(record.key, f"{name}={str(config[name])[:40]!r}, which the study's search space cannot propose "
+                               f"({space_text(dist)})")
+    index = config.get(REPEAT_INDEX, 0)
+    if not _is_int(index) or not 0 <= index < SEED_INDEX_LIMIT:
+        refuse(record.key, f"seed index {str(index)[:40]!r} (a whole number from 0 to {SEED_INDEX_LIMIT - 1})")
+    if config.get(STAGE, "search") not in STAGES or not _is_int(config.get(ROUND, 0)) or config.get(ROUND, 0) < 0 \
+            or (RACE in config and design_of(config[RACE]) is None):
+        refuse(record.key, f"confirmation keys {STAGE}={str(config.get(STAGE))[:20]!r}, {ROUND}="
+                           f"{str(config.get(ROUND))[:20]!r}, {RACE}={str(config.get(RACE))[:40]!r}")
+    try:
+        study.engine_config(config)
+    except (UserError, ValueError, TypeError, KeyError) as exc:
+        refuse(record.key, f"a config the engine refuses ({str(exc).splitlines()[0][:160] if str(exc) else exc})")
+    return record
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def in_space(dist: Distribution, value) -> bool:
+    """Whether `value` is one the study's search for `dist` can propose (Optuna, a grid, or an arm)."""
+    if dist.arms is not None:
+        return isinstance(value, str) and value in dist.arms
+    if dist.kind in ("uniform", "loguniform"):
+        return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                and dist.low <= value <= dist.high)
+    if dist.kind == "int":
+        return _is_int(value) and dist.low <= value <= dist.high
+    return any(value == choice and isinstance(value, bool) == isinstance(choice, bool) for choice in dist.choices)
+
+
+def space_text(dist: Distribution) -> str:
+    if dist.arms is not None:
+        return "one of the arms " + ", ".join(map(str, dist.arms))
+    if dist.kind in ("uniform", "loguniform", "int"):
+        return f"{dist.kind} from {dist.low:g} to {dist.high:g}"
+    return "one of " + ", ".join(map(repr, dist.choices))[:120]
 
 
 def config_signature(config: dict) -> str:
