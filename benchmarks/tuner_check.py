@@ -52,7 +52,7 @@ def train_one(job: tuple[float, float, int]) -> dict:
     import torch
 
     from cyclegan.trainer import Trainer
-    from tuning.study.study import REPEAT_INDEX
+    from tuning.study.trial_keys import REPEAT_INDEX
     from tuning.study.loading import load_study
 
     torch.set_num_threads(1)

@@ -5,10 +5,12 @@ import optuna
 import pytest
 
 from tuning.search.confirm import CONFIRMATIONS, look_configs, plan, record_round
-from tuning.results.race_design import RACE, ROUND, STAGE, budget, design, race_of
+from tuning.results.race_design import budget, design, race_of
+from tuning.study.trial_keys import RACE, ROUND, STAGE
 from tuning.results.race import RaceDesign, detectable_gain, power, replay, runs_spent
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX, planned_trials
+from tuning.study.study import planned_trials
+from tuning.study.trial_keys import REPEAT_INDEX
 from tuning.study.loading import load_study
 
 

@@ -8,7 +8,7 @@ from scipy import stats
 from tuning.results.objective import NoiseFloor, compare, paired_difference
 from tuning.search.optuna_search import StudySearch, SearchSpace, make_sampler
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX
+from tuning.study.trial_keys import REPEAT_INDEX
 from tuning.study.loading import load_study
 
 

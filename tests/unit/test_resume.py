@@ -15,9 +15,10 @@ from tuning.state.launches import launch_arguments, record_launch, with_stored_o
 from tuning.search.resume import KeyedTrials, ResumedTrials
 from tuning.search.optuna_search import make_searcher
 from tuning.state.storage import optuna_storage
-from tuning.study.study import REPEAT_INDEX
+from tuning.study.trial_keys import REPEAT_INDEX
 from tuning.study.loading import load_study
-from tuning.state.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecords
+from tuning.state.trial_records import TrialRecords
+from tuning.study.trial_keys import OPTUNA_NUMBER, TRIAL_KEY
 
 
 def test_records_name_each_trial_and_a_resume_continues_the_unfinished_with_their_optuna_trials(tmp_path):

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 from tuning.search.scheduler import make_scheduler
 from tuning.study.loading import load_study
-from tuning.state.trial_records import TRIAL_KEY, TrialRecord
+from tuning.state.trial_records import TrialRecord
+from tuning.study.trial_keys import TRIAL_KEY
 
 STUDY = load_study("smoke", ["study.scheduler=asha", "study.grace_period=1", "study.reduction_factor=2",
                              "train.epochs=4", "train.decay_epochs=4"])

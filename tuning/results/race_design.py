@@ -10,12 +10,7 @@ from tuning.results.noise import NoiseModel
 from tuning.results.race import RaceDesign, RaceResult, budget_for, replay
 from tuning.results.seeds import most_typical
 from tuning.study.study import Study
-
-STAGE = "__stage__"                 # trial config key: "confirm" for a confirmation trial
-
-ROUND = "__confirm_round__"         # trial config key: which confirmation round
-
-RACE = "__race__"                   # trial config key: the race's design, "candidates/first/step/budget"
+from tuning.study.trial_keys import RACE, ROUND
 
 BUDGET_SHARE = 0.65                 # study.confirm_budget=0: this share of the search's trials (benchmarks/power.py)
 

@@ -20,7 +20,7 @@ from ray.tune.search import ConcurrencyLimiter
 from tuning.results.objective import OBJECTIVE
 from tuning.results.outcome import STOPPING, interrupted
 from tuning.results.race import replay
-from tuning.results.race_design import ROUND, confirm_offsets, design, noise_of, stored_design
+from tuning.results.race_design import confirm_offsets, design, noise_of, stored_design
 from tuning.run.console import ConsoleReporter
 from tuning.run.launch_context import Launch
 from tuning.search.confirm import look_configs, plan, record_round
@@ -29,8 +29,9 @@ from tuning.search.resume import KeyedTrials, ResumedTrials, first_number, missi
 from tuning.search.scheduler import make_scheduler
 from tuning.state.history import trials_before
 from tuning.state.storage import stored_study
-from tuning.state.trial_records import TRIAL_KEY, TrialRecords, config_signature
-from tuning.study.study import REPEAT_INDEX, Study
+from tuning.state.trial_records import TrialRecords, config_signature
+from tuning.study.study import Study
+from tuning.study.trial_keys import REPEAT_INDEX, ROUND, TRIAL_KEY
 from tuning.tracking.mlflow_writer import MlflowTracker
 from tuning.tracking.parent_run import study_trial_runs
 

@@ -27,8 +27,9 @@ from cyclegan.checkpoint import save_atomic
 from cyclegan.configtools import to_dict
 from cyclegan.trainer import Trainer, TrainingDiverged
 from tuning.results.objective import objective_fields
-from tuning.state.trial_records import STAGING, TRIAL_KEY, trial_folder
+from tuning.state.trial_records import STAGING, trial_folder
 from tuning.study.study import Study
+from tuning.study.trial_keys import TRIAL_KEY
 
 DIVERGED = "diverged.txt"
 RESUMES = "resumes.txt"

@@ -34,10 +34,11 @@ import math
 import optuna
 
 from tuning.results.race import RaceDesign
-from tuning.results.race_design import RACE, ROUND, STAGE, confirm_offsets, design_text, noise_of
-from tuning.state.storage import not_yet_created, optuna_storage
+from tuning.results.race_design import confirm_offsets, design_text, noise_of
+from tuning.state.storage import not_yet_created, optuna_storage, study_id
 from tuning.state.trial_records import TrialRecords
-from tuning.study.study import REPEAT_INDEX, Study, grid_cells
+from tuning.study.study import Study, grid_cells
+from tuning.study.trial_keys import RACE, REPEAT_INDEX, ROUND, STAGE
 
 CONFIRMATIONS = "confirmations"     # Optuna study user attribute: [{"round", "top", "launch"}]
 
@@ -74,7 +75,8 @@ def history_noise(study: Study):
         return None
     try:
         storage = optuna_storage(study.storage_url)
-        storage.get_study_id_from_name(study.optuna_name)
+        if study_id(storage, study.optuna_name, create=False) is None:
+            return None
         records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()
     except Exception:  # no such history yet, or unreadable: the dry run states the default
         return None

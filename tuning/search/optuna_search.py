@@ -22,8 +22,8 @@ from tuning.results.objective import FINAL, OBJECTIVE
 from tuning.results.outcome import ended_by_interrupt
 from tuning.results.seeds import configuration_value
 from tuning.state.storage import existing_trials, optuna_storage
-from tuning.state.trial_records import OPTUNA_NUMBER
-from tuning.study.study import REPEAT_INDEX, Study
+from tuning.study.study import Study
+from tuning.study.trial_keys import OPTUNA_NUMBER, REPEAT_INDEX
 
 LAUNCH_ATTR = "launch"  # Optuna trial user attribute: the Tune experiment (launch) that asked for the trial
 

@@ -22,8 +22,8 @@ from tuning.results.objective import FINAL, OBJECTIVE
 from tuning.results.outcome import ended_by_interrupt, outcome_of
 from tuning.results.seeds import configuration_value
 from tuning.search.optuna_search import report_value, tell_outcome
-from tuning.state.trial_records import OPTUNA_NUMBER, TRIAL_KEY, TrialRecord, TrialRecords
-from tuning.study.study import REPEAT_INDEX
+from tuning.state.trial_records import TrialRecord, TrialRecords
+from tuning.study.trial_keys import OPTUNA_NUMBER, REPEAT_INDEX, STAGE, TRIAL_KEY
 
 
 class Wrapper(Searcher):
@@ -64,7 +64,7 @@ class KeyedTrials(Wrapper):
         if TRIAL_KEY not in config:  # a new trial (a resumed one has its key)
             config = dict(config, **{TRIAL_KEY: f"t{self.next_number:04d}"})
             self.next_number += 1
-            record = TrialRecord(config[TRIAL_KEY], self.launch, config.get("__stage__", "search"), config,
+            record = TrialRecord(config[TRIAL_KEY], self.launch, config.get(STAGE, "search"), config,
                                  number=config.get(OPTUNA_NUMBER))
             self.records.put(record)
             if record.number is not None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from tuning.state.trial_records import TRIAL_KEY, TrialRecord
+from tuning.state.trial_records import TrialRecord
 from tuning.study.study import Study
+from tuning.study.trial_keys import TRIAL_KEY
 
 
 @dataclass

@@ -18,10 +18,9 @@ import socket
 import uuid
 from pathlib import Path
 
-import optuna
-
 from cyclegan.configtools import UserError
 from tuning.redact import redact
+from tuning.state.storage import study_id
 from tuning.state.study_lock import pid_namespace, process_start
 from tuning.study.study import Study
 
@@ -29,19 +28,6 @@ PREFIX = "launch:"
 STORAGE_ID = "storage_id"
 OWNER_TAG = "catholic2gogh.storage_id"
 OWNER_STORAGE_TAG = "catholic2gogh.storage"
-
-
-def study_id(storage, name: str, mode: str = "min", create: bool = True) -> int | None:
-    try:
-        return storage.get_study_id_from_name(name)
-    except KeyError:
-        if not create:
-            return None
-    direction = optuna.study.StudyDirection.MAXIMIZE if mode == "max" else optuna.study.StudyDirection.MINIMIZE
-    try:
-        return storage.create_new_study([direction], name)
-    except optuna.exceptions.DuplicatedStudyError:
-        return storage.get_study_id_from_name(name)
 
 
 # -- launches -------------------------------------------------------------------------------------------

@@ -39,3 +39,17 @@ def existing_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
         return len(optuna.load_study(study_name=name, storage=storage).trials)
     except KeyError:  # no such study yet
         return 0
+
+
+def study_id(storage, name: str, mode: str = "min", create: bool = True) -> int | None:
+    """The id of the Optuna study `name` in `storage`: the one get-or-create (None: absent and `create` off)."""
+    try:
+        return storage.get_study_id_from_name(name)
+    except KeyError:
+        if not create:
+            return None
+    direction = optuna.study.StudyDirection.MAXIMIZE if mode == "max" else optuna.study.StudyDirection.MINIMIZE
+    try:
+        return storage.create_new_study([direction], name)
+    except optuna.exceptions.DuplicatedStudyError:
+        return storage.get_study_id_from_name(name)

@@ -26,12 +26,12 @@ from pathlib import Path
 import optuna
 
 from cyclegan.configtools import UserError
-from tuning.results.race_design import RACE, ROUND, STAGE, design_of
-from tuning.study.study import REPEAT_INDEX, Distribution, Study
+from tuning.results.race_design import design_of
+from tuning.state.storage import study_id
+from tuning.study.study import Distribution, Study
+from tuning.study.trial_keys import OPTUNA_NUMBER, RACE, REPEAT_INDEX, ROUND, STAGE, TRIAL_KEY
 
 PREFIX = "trial:"
-TRIAL_KEY = "__trial_key__"        # trial config key: the platform's name of the trial (t0007)
-OPTUNA_NUMBER = "__optuna_number__"  # trial config key: the Optuna trial it reports to (search trials)
 ENDED = ("complete", "stopped", "failed")
 TRIALS = "trials"                  # <out_dir>/trials/<key>/: the trial's folder, owned by the platform
 STAGING = ".report-"               # in a trial folder: a checkpoint being handed to Tune (scratch if left)
@@ -71,14 +71,7 @@ class TrialRecords:
 
     def __init__(self, storage: optuna.storages.BaseStorage, optuna_name: str, mode: str = "min"):
         self.storage = storage
-        direction = optuna.study.StudyDirection.MAXIMIZE if mode == "max" else optuna.study.StudyDirection.MINIMIZE
-        try:
-            self.study_id = storage.get_study_id_from_name(optuna_name)
-        except KeyError:
-            try:
-                self.study_id = storage.create_new_study([direction], optuna_name)
-            except optuna.exceptions.DuplicatedStudyError:  # created by another writer a moment ago
-                self.study_id = storage.get_study_id_from_name(optuna_name)
+        self.study_id = study_id(storage, optuna_name, mode)
 
     def all(self) -> list[TrialRecord]:
         """Every record of the history, each checked (`check_record`) before anyone acts on it."""

@@ -28,10 +28,10 @@ from cyclegan.configtools import (
 )
 from tuning.study.comparators import comparator_text
 from tuning.study.platform import LaunchConfig
+from tuning.study.trial_keys import REPEAT_INDEX
 
 ENGINE_SECTIONS = ("data", "model", "loss", "optim", "train", "eval")
 KINDS = ("uniform", "loguniform", "int", "categorical", "grid")
-REPEAT_INDEX = "__trial_index__"  # set by Ray's Repeater: which seed of a repeated configuration
 SHORT_NAMES = {"loss.lambda_cyc": "lcyc", "loss.lambda_id": "lid", "loss.lambda_gan": "lgan", "optim.lr_g": "lrg",
                "optim.lr_d": "lrd", "optim.beta1": "b1", "model.generator": "gen", "model.g_depth": "depth",
                "model.ngf": "ngf", "loss.gan_mode": "gan", "data.name": "data", "train.diffaugment": "aug",

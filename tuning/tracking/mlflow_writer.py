@@ -28,10 +28,10 @@ from cyclegan.configtools import flatten, to_dict
 from tuning.redact import redact
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
 from tuning.results.outcome import outcome_of
-from tuning.results.race_design import RACE, ROUND, STAGE
 from tuning.results.run_layout import GENERATORS, image_step
-from tuning.state.trial_records import TRIAL_KEY, key_number
+from tuning.state.trial_records import key_number
 from tuning.study.study import Study
+from tuning.study.trial_keys import RACE, ROUND, STAGE, TRIAL_KEY
 
 MAX_TAG = 4000
 BEHIND = "tracking-behind.json"  # in out_dir: trials MLflow did not take by the end of a launch
