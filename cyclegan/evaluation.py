@@ -121,7 +121,7 @@ def fid_jackknife_se(fake: Tensor, real: RealStats, groups: int) -> float:
     earlier version did) measured the error of a smaller FID: 1.22x the true spread at 58 images, 20 groups.
     Chosen over the bootstrap because resampling with replacement duplicates rows, which lowers the
     covariance's rank and, with fewer images than feature dimensions, overstates the error about
-    threefold (tests/unit/test_evaluation.py; benchmarks/se_calibration.py prints SE / spread).
+    threefold (tests/unit/engine/test_evaluation.py; benchmarks/se_calibration.py prints SE / spread).
     """
     n = len(fake)
     groups = min(groups, n)

@@ -5,7 +5,7 @@ starts a new Tune experiment (tuning/search/resume.py), so those rungs are rebui
 records hold in the study's storage (tuning/state/trial_records.py), and the scheduler knows trials by their key,
 not by Tune's id (which a resumed trial does not keep): a resumed trial that had passed a milestone is not
 judged there again, and a new trial is judged against every value recorded before the interruption, as it
-would have been without one. `tests/unit/test_scheduler.py` measures that on simulated studies.
+would have been without one. `tests/unit/search/test_scheduler.py` measures that on simulated studies.
 """
 from __future__ import annotations
 

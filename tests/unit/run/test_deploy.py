@@ -9,7 +9,7 @@ import yaml
 from tuning.run.preflight import check_cluster_storage
 from tuning.study.loading import load_study
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 VERSION = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["version"]
 
 
