@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cyclegan.configtools import UserError
@@ -68,3 +69,19 @@ def take_credentials(uris: dict[str, str | None], environ: MutableMapping[str, s
             moved[name] = value
     environ.update(moved)
     return clean
+
+
+CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "PGPASSWORD")
+
+
+@contextmanager
+def credentials_withheld(environ: MutableMapping[str, str] = os.environ) -> Iterator[None]:
+    """While processes that need no credentials start, the credentials are out of the environment they
+    inherit: a local Ray's GCS, raylet and agents (and the workers the raylet starts later, from its own
+    environment), and the reaper. Only the launcher talks to MLflow and the storage; a trial never does."""
+    saved = {name: environ.pop(name) for name in CREDENTIAL_VARIABLES if name in environ}
+    try:
+        yield
+    finally:
+        environ.update(saved)
+

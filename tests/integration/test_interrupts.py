@@ -54,6 +54,8 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
         assert code == 130 or (how == "twice" and code == -signal.SIGINT and "interrupted" in stderr), (
             moment, code, stderr[-3000:])
         assert "Traceback" not in stderr, stderr[-3000:]
+        if "trials, objective:" in stdout:  # it had recorded itself: however it stopped, it says how to go on
+            assert "resume=true" in stderr, (moment, how, stderr[-3000:])
         if not (out / "mlflow.db").is_file() or store(out).get_experiment_by_name("smoke") is None:
             continue  # stopped before MLflow had a run of it
         client, parents, children = runs_of(out)

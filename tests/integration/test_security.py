@@ -71,7 +71,8 @@ def listening_addresses(pids: set[int]) -> dict[str, str]:
     found = {}
     for pid in pids:
         try:
-            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            # a worker's title is its cmdline (ray::IDLE, ray::run_trial); the GCS and raylet are binaries
+            name = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode().split(" ")[0]).name
             for fd in Path(f"/proc/{pid}/fd").iterdir():
                 target = os.readlink(fd)
                 if target.startswith("socket:[") and target[8:-1] in listening:
@@ -101,10 +102,13 @@ def secured_launch(auth_server, tmp_path_factory):
                              f"mlflow.tracking_uri={uri}", *SMALL], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sockets: dict[str, str] = {}
+    environments: dict[int, tuple[str, bool]] = {}  # every process the launcher started: (name, holds the password)
 
     def sample():
         while proc.poll() is None:
-            sockets.update(listening_addresses(descendants(proc.pid) | {proc.pid}))
+            below = descendants(proc.pid)
+            sockets.update(listening_addresses(below | {proc.pid}))
+            environments.update(password_holders(below))
             time.sleep(0.5)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -115,6 +119,7 @@ def secured_launch(auth_server, tmp_path_factory):
             proc.kill()
     sampler.join(10)
     yield {"out": out, "stdout": stdout, "stderr": stderr, "rc": proc.returncode, "sockets": sockets,
+           "environments": environments,
            "ray_tmp": ray_tmp, "port": auth_server["port"], "server_root": auth_server["root"], "env": env}
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
@@ -140,6 +145,28 @@ def test_a_password_in_the_tracking_uri_reaches_the_server_and_nothing_else(secu
     stored = [p for p in run["server_root"].rglob("*") if p.is_file() and p.name != "auth.ini"
               and PASSWORD.encode() in p.read_bytes()]
     assert not stored  # nor in the server's run store and artifacts
+
+
+def password_holders(pids: set[int]) -> dict[int, tuple[str, bool]]:
+    """{pid: (process name, whether its environment holds the password)} of the processes still there."""
+    found = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            found[pid] = (name, PASSWORD.encode() in Path(f"/proc/{pid}/environ").read_bytes())
+        except OSError:
+            continue  # ended in between
+    return found
+
+
+def test_the_password_stays_in_the_launcher_process(secured_launch):
+    """Only the launcher talks to MLflow: Ray's GCS, raylet, agents and the trials' workers, and the reaper,
+    start without the credentials in their environment (tuning.redact.credentials_withheld)."""
+    seen = secured_launch["environments"]
+    names = {name for name, _ in seen.values()}
+    assert {"gcs_server", "raylet"} <= names and any(n.startswith("ray::") for n in names), names  # all sampled
+    holders = sorted({name for name, holds in seen.values() if holds})
+    assert not holders
 
 
 def test_a_local_study_listens_on_loopback_only(secured_launch):

@@ -45,14 +45,24 @@ def finish(study: Study, launch: Launch) -> int:
         compact_launch(study.out_dir, records, experiments(study, launch))
     stop_ray(experiments(study, launch))
     if not launch.complete:
-        ended = sum(r.ended for r in records if r.stage == "search")
-        print(f"study {study.name} interrupted after {ended} of {study.num_trials} trials; continue it with "
-              f"(the launch's other arguments are reused):\n  {again}", file=sys.stderr)
-        if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):
-            print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
-                  "the URIs given again)", file=sys.stderr)
+        say_how_to_resume(study, launch)
         return 130
     table = summary(study, child_runs(launch.client, launch.experiment_id, launch.parent_run_id))
     failed = sum(r.status == "failed" for r in records if r.stage == "search")
     report_best(study, launch.client, launch.parent_run_id, best, failed, table)
     return 0
+
+
+def say_how_to_resume(study: Study, launch: Launch) -> None:
+    """The interrupted launch's state and the command that continues it (stderr). Printed however the launch
+    was stopped: one Ctrl+C (the trials stopped, then this), or a second one (at once)."""
+    try:
+        records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode).of_launch(launch.name)
+        ended = str(sum(r.ended for r in records if r.stage == "search"))
+    except Exception:  # noqa: BLE001 (the storage gone too: the command is what matters)
+        ended = "?"
+    print(f"study {study.name} interrupted after {ended} of {study.num_trials} trials; continue it with "
+          f"(the launch's other arguments are reused):\n  {resume_command(study)}", file=sys.stderr)
+    if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):
+        print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
+              "the URIs given again)", file=sys.stderr)

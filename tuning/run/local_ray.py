@@ -10,18 +10,20 @@ from pathlib import Path
 import ray
 
 from cyclegan.configtools import UserError
+from tuning.redact import credentials_withheld
 from tuning.study.study import Study
 
 
 def start_ray(study: Study, verbose: bool = False) -> None:
     address = study.launch.ray.address
     try:
-        if address:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=verbose)
-        else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
-            ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
-                     logging_level="ERROR",  # Ray's start-up notices would break one-line errors
-                     log_to_driver=verbose)  # the trials' own output (ANSI-coloured) only with --verbose
+        with credentials_withheld():  # Ray's processes and the trials never see the launcher's passwords
+            if address:
+                ray.init(address=address, logging_level="ERROR", log_to_driver=verbose)
+            else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
+                ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
+                         logging_level="ERROR",  # Ray's start-up notices would break one-line errors
+                         log_to_driver=verbose)  # the trials' own output (ANSI-coloured) only with --verbose
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
@@ -54,5 +56,6 @@ def start_reaper(session: str) -> subprocess.Popen:
     included): it waits for the end of a pipe only the launcher holds open. In its own session, so that a
     Ctrl+C or a signal to the launcher's process group does not end it first."""
     reaper = [sys.executable, str(Path(__file__).with_name("reaper.py")), session, str(os.getpid())]
-    return subprocess.Popen(reaper, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, close_fds=True)
+    with credentials_withheld():
+        return subprocess.Popen(reaper, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)

@@ -16,7 +16,7 @@ import optuna
 from tuning.run.acquire import acquire
 from tuning.run.check import check
 from tuning.run.execute import abandon, run
-from tuning.run.finish import finish
+from tuning.run.finish import finish, say_how_to_resume
 from tuning.run.interrupts import listen
 from tuning.study.study import Study
 
@@ -30,5 +30,11 @@ def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) ->
         run(study, launch, verbose)
     except BaseException as exc:
         abandon(study, launch, exc)
+        if isinstance(exc, KeyboardInterrupt):  # a second Ctrl+C: stopped at once, and resumable all the same
+            say_how_to_resume(study, launch)
         raise
-    return finish(study, launch)
+    try:
+        return finish(study, launch)
+    except KeyboardInterrupt:  # a second Ctrl+C while the launch was being closed
+        say_how_to_resume(study, launch)
+        raise

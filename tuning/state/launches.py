@@ -92,4 +92,4 @@ def resume_command(study: Study) -> str:
     """The command that resumes this launch: the study, its folder and where its results go (no password)."""
     where = f" study.out_dir={study.launch.study.out_dir}" if study.launch.study.out_dir else ""
     sent = "".join(f" {key}={redact(uri)}" for key, uri in destinations(study).items() if uri)
-    return f"python -m tuning.launch study={study.name}{where}{sent} resume=true"
+    return f"python -m tuning.launch study={study.source or study.name}{where}{sent} resume=true"

@@ -36,7 +36,7 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
         hint = f"did you mean study={close[0]}? " if close else ""
         raise UserError(f"unknown study {name!r}; {hint}available: {', '.join(available_studies())} "
                         "(or study=path/to/file.yaml)")
-    name = path.stem
+    source, name = name, path.stem
     raw = load_yaml(path)
     known = ("description", "search", "compare", *ENGINE_SECTIONS, *PLATFORM_SECTIONS)
     for key in raw:
@@ -66,7 +66,7 @@ def load_study(name: str, overrides: list[str] = ()) -> Study:
         raise UserError(f"{', '.join(sorted(fixed))} fixed on the command line leaves nothing to search in "
                         f"{path.name}; drop one of them or run the engine directly (python -m cyclegan.train)")
     study = Study(name=launch.study.name, description=str(raw.get("description", "")).strip(), engine=engine,
-                  search=search, launch=launch)
+                  search=search, launch=launch, source=source)
     validate(study, path)
     study.compare = parse_compare(raw.get("compare"), study, path)
     return study

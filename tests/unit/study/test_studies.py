@@ -1,4 +1,6 @@
 """Every study file composes and validates; bad studies and overrides are refused with one line."""
+from pathlib import Path
+
 import pytest
 
 from cyclegan.configtools import UserError
@@ -374,3 +376,15 @@ def test_dry_run_says_what_the_confirmation_stage_will_run(tmp_path):
     sized = design(load_study("lambda_sweep", ["study.target_effect=0.3"]), sigma=sigma)
     assert f"at most {sized.budget} runs (sized by study.target_effect=0.3 at σ = {sigma:.3g}" in target.stdout
     assert detectable_gain(sigma, sized) <= 0.3
+
+
+def test_a_study_loaded_from_a_path_is_resumed_by_that_path(tmp_path):
+    """`study=path/to/my.yaml`: the command that resumes it names the file, not a study in studies/ that
+    does not exist (issue 30)."""
+    from tuning.state.launches import resume_command
+    mine = tmp_path / "my_sweep.yaml"
+    mine.write_text((Path(__file__).resolve().parents[3] / "studies" / "smoke.yaml").read_text())
+    study = load_study(str(mine), [f"study.out_dir={tmp_path / 'out'}"])
+    assert study.name == "my_sweep"
+    assert f"study={mine} " in resume_command(study)
+    assert "study=smoke " in resume_command(load_study("smoke", [f"study.out_dir={tmp_path / 'out'}"]))
