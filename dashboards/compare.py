@@ -21,14 +21,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from cyclegan.cli import run_main  # noqa: E402
 from cyclegan.configtools import UserError  # noqa: E402
-
-from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
-from .confirmation import race_result  # noqa: E402
-from .runs import load_runs  # noqa: E402
-from .stats import against_reference, summarize  # noqa: E402
 from tuning.results.equivalence import margin_of, verdict_words  # noqa: E402
 from tuning.results.objective import family_text  # noqa: E402
 from tuning.results.race import answer_text  # noqa: E402
+
+from .confirmation import race_result  # noqa: E402
+from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402
+from .runs import load_runs  # noqa: E402
+from .stats import against_reference, summarize  # noqa: E402
 
 
 def confirmed_answer(runs) -> tuple[str, float]:

@@ -28,12 +28,12 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan.cli import run_main
 from cyclegan.configtools import UserError
+from tuning.redact import take_credentials
 
 from . import confirmation, data_efficiency, plots
-from .runs import StudyRuns, check_sqlite_file, grid_image, load_runs, run_artifacts
-from tuning.redact import take_credentials
 from .ablation import ablation_section
 from .leaderboard import fmt, img, leaderboard, noise_summary, stopped_section  # fmt, img: compare.py too
+from .runs import StudyRuns, check_sqlite_file, grid_image, load_runs, run_artifacts
 from .stats import pareto_front, summarize
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1400px;color:#222}

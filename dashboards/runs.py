@@ -24,7 +24,20 @@ from cyclegan.configtools import UserError
 from cyclegan.metric_names import standard_error_of
 from tuning.results.noise import NoiseModel
 from tuning.results.objective import OBJECTIVE, OUTCOME, NoiseFloor
-from tuning.results.run_layout import history_of, image_step, param_value
+from tuning.results.run_layout import (
+    TAG_BEST,
+    TAG_KIND,
+    TAG_RACE,
+    TAG_REFERENCE,
+    TAG_ROUND,
+    TAG_SEED,
+    TAG_STAGE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    history_of,
+    image_step,
+    param_value,
+)
 from tuning.results.seeds import most_typical
 
 PROVENANCE_TAGS = ("dataset", "eval.backbone", "eval.weights_sha256", "eval.resize", "eval.real_a", "eval.real_b",
@@ -133,7 +146,7 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         raise UserError(f"no MLflow experiment {experiment or study!r} at {tracking_uri}; run the study first "
                         "or pass mlflow.tracking_uri=... / mlflow.experiment=...")
     runs = client.search_runs([exp.experiment_id], max_results=50000, order_by=["attributes.start_time DESC"])
-    parents = [r for r in runs if r.data.tags.get("kind") == "study" and r.data.tags.get("study") == study]
+    parents = [r for r in runs if r.data.tags.get(TAG_KIND) == "study" and r.data.tags.get(TAG_STUDY) == study]
     if not parents:
         raise UserError(f"experiment {exp.name!r} has no parent run of study {study!r}; check study=")
     # The newest history only: an earlier one (study.new_history=true) ran under other settings.
@@ -155,8 +168,8 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
         epoch = m.get("epoch", math.nan)
         total = param_value(p.get("train.epochs", "nan")) + param_value(p.get("train.decay_epochs", "0")) if p else math.nan
         row = {"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
-               "outcome": outcome, "trial_id": tags.get("trial_id"), "seed": int(tags.get("seed", 0)),
-               "baseline": tags.get("baseline") == "true", "best": tags.get("best") == "true",
+               "outcome": outcome, "trial_id": tags.get(TAG_TRIAL), "seed": int(tags.get(TAG_SEED, 0)),
+               "baseline": tags.get(TAG_REFERENCE) == "true", "best": tags.get(TAG_BEST) == "true",
                "error": tags.get("error", ""), "objective": m.get(OBJECTIVE, m.get(metric, math.nan)),
                "objective_se": m.get(se_name, math.nan) if se_name else math.nan, "final_epoch": epoch,
                "best_over_epochs": best, "best_epoch": best_epoch, "dataset": tags.get("dataset", ""),
@@ -164,8 +177,8 @@ def load_runs(study: str, tracking_uri: str, experiment: str | None = None) -> S
                # what the trial costs for its whole budget: seconds per epoch so far x all its epochs
                "cost_s": m.get("time_s", math.nan) / epoch * total if epoch and epoch > 0 else math.nan,
                "provenance": " | ".join(f"{k}={tags.get(k, '?')}" for k in PROVENANCE_TAGS), "params": dict(p),
-               "stage": tags.get("stage", "search"), "confirm_round": int(tags.get("confirm_round", 0)),
-               "race": tags.get("race", "")}
+               "stage": tags.get(TAG_STAGE, "search"), "confirm_round": int(tags.get(TAG_ROUND, 0)),
+               "race": tags.get(TAG_RACE, "")}
         for key in searched:
             row[key] = tags[key] if key in tags else param_value(p.get(key))
         row.update({k: v for k, v in m.items() if k not in row})

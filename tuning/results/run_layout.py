@@ -5,11 +5,28 @@ from __future__ import annotations
 
 GENERATORS = "final_generators"  # artifact folder: G_A and G_B at the trial's final evaluation
 
+# MLflow tags the platform writes (tuning/tracking/) and the launcher and dashboards read
+TAG_STUDY = "study"              # every run of a study: its name
+TAG_KIND = "kind"                # "study" on the parent run
+TAG_HISTORY = "history"          # the Optuna study (history) the run belongs to
+TAG_TRIAL = "trial_id"           # a trial's key (t0007)
+TAG_SEED = "seed"                # the engine seed the trial ran
+TAG_REFERENCE = "baseline"       # "true" on the reference settings' runs: their seeds are the noise floor
+TAG_STAGE = "stage"              # "search" or "confirm"
+TAG_ROUND = "confirm_round"      # which confirmation round
+TAG_RACE = "race"                # the confirmation race's design, candidates/first/step/budget
+TAG_BEST = "best"                # "true" on the study's answer
+TRUE = "true"
+
+
+def is_reference_run(run) -> bool:
+    return run.data.tags.get(TAG_REFERENCE) == TRUE
+
 
 def history_of(run, study_name: str) -> str:
     """The history (Optuna study, tuning/state/history.py) a run belongs to; runs logged before histories were
     tagged belong to the first, named like the study."""
-    return run.data.tags.get("history", study_name)
+    return run.data.tags.get(TAG_HISTORY, study_name)
 
 
 def image_step(artifact_path: str) -> int:

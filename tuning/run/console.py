@@ -10,6 +10,7 @@ import math
 from ray import tune
 
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
+from tuning.results.run_layout import TAG_STAGE
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import error_text, trial_number
 
@@ -60,7 +61,7 @@ def summary(study: Study, runs: list) -> str:
     rows = []
     for run in runs:
         outcome = run.data.tags.get(OUTCOME, run.info.status.lower())
-        if run.data.tags.get("stage") == "confirm":  # tuning/search/confirm.py: a fresh seed of a top configuration
+        if run.data.tags.get(TAG_STAGE) == "confirm":  # tuning/search/confirm.py: a fresh seed of a top configuration
             outcome += ", confirmation"
         value = run.data.metrics.get(OBJECTIVE)
         se = run.data.metrics.get(f"{metric}_se")

@@ -7,7 +7,7 @@ import math
 from tuning.redact import redact
 from tuning.results.race import could_see, detectable_gain
 from tuning.results.race_design import CONFIRM_SEED_BASE, budget_source, design
-from tuning.results.run_layout import param_value
+from tuning.results.run_layout import TAG_STAGE, is_reference_run, param_value
 from tuning.search.confirm import history_noise
 from tuning.study.study import Study, base_changes, planned_trials
 from tuning.tracking.study_note import experiment_url
@@ -26,19 +26,19 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
     searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
     searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
     earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
-    if run.data.tags.get("stage") == "confirm":  # the answer of the confirmation race (tuning/search/confirm.py)
-        which = ("the reference settings (no candidate was shown better)" if run.data.tags.get("baseline") == "true"
+    if run.data.tags.get(TAG_STAGE) == "confirm":  # the answer of the confirmation race (tuning/search/confirm.py)
+        which = ("the reference settings (no candidate was shown better)" if is_reference_run(run)
                  else "shown better than the reference settings")
         print(f"the study's answer, from the confirmation race: {which}: {run.info.run_name}  {metric}={value:.4g} "
               f"(mean over the fresh seeds)  {searched}{earlier}")
-    elif run.data.tags.get("baseline") == "true" and study.launch.study.confirm_top > 0:
+    elif is_reference_run(run) and study.launch.study.confirm_top > 0:
         # no candidate reached its final evaluation (ASHA stopped them behind the reference, or they failed):
         # there was nothing to race, and the answer is the reference settings
         print(f"the study's answer: the reference settings. No other configuration reached its final evaluation, "
               f"so there was nothing to confirm; {race_could_see(study)}")
     else:
         print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
-    if run.data.tags.get("stage") == "confirm" or run.data.tags.get("baseline") == "true":
+    if run.data.tags.get(TAG_STAGE) == "confirm" or is_reference_run(run):
         print(f"every verdict, interval and sample grid: python -m dashboards.report study={study.name}")
     else:
         print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")

@@ -28,7 +28,18 @@ from cyclegan.configtools import flatten, to_dict
 from tuning.redact import redact
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
 from tuning.results.outcome import outcome_of
-from tuning.results.run_layout import GENERATORS, image_step
+from tuning.results.run_layout import (
+    GENERATORS,
+    TAG_HISTORY,
+    TAG_RACE,
+    TAG_REFERENCE,
+    TAG_ROUND,
+    TAG_SEED,
+    TAG_STAGE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    image_step,
+)
 from tuning.state.trial_records import key_number
 from tuning.study.study import Study
 from tuning.study.trial_keys import RACE, ROUND, STAGE, TRIAL_KEY
@@ -110,7 +121,7 @@ class MlflowTracker(tune.Callback):
         if trial.trial_id in self.runs:
             return self.runs[trial.trial_id]
         found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.trial_id = '{trial_key(trial)}' and tags.study = '{self.study.name}'")
+            [self.experiment_id], filter_string=f"tags.{TAG_TRIAL} = '{trial_key(trial)}' and tags.{TAG_STUDY} = '{self.study.name}'")
         if found:
             run = found[0]
             history = self.client.get_metric_history(run.info.run_id, "epoch")
@@ -127,19 +138,19 @@ class MlflowTracker(tune.Callback):
 
     def create_run(self, trial) -> str:
         cfg = self.study.engine_config(trial.config)
-        tags = {"mlflow.parentRunId": self.parent_run_id, "study": self.study.name, "history": self.study.optuna_name,
-                "trial_id": trial_key(trial), "seed": str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
+        tags = {"mlflow.parentRunId": self.parent_run_id, TAG_STUDY: self.study.name, TAG_HISTORY: self.study.optuna_name,
+                TAG_TRIAL: trial_key(trial), TAG_SEED: str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
                 "git_commit": self.commit}
         for name in self.study.search:
             if self.study.search[name].arms is not None and name in trial.config:
                 tags[name] = str(trial.config[name])
         if self.study.is_reference(trial.config):
-            tags["baseline"] = "true"  # the reference settings: their seeds are the study's noise floor
-        tags["stage"] = trial.config.get(STAGE, "search")  # tuning/search/confirm.py
+            tags[TAG_REFERENCE] = "true"  # the reference settings: their seeds are the study's noise floor
+        tags[TAG_STAGE] = trial.config.get(STAGE, "search")  # tuning/search/confirm.py
         if ROUND in trial.config:
-            tags["confirm_round"] = str(trial.config[ROUND])
+            tags[TAG_ROUND] = str(trial.config[ROUND])
         if RACE in trial.config:
-            tags["race"] = str(trial.config[RACE])  # the race's design: the report replays it (tuning/results/race.py)
+            tags[TAG_RACE] = str(trial.config[RACE])  # the race's design: the report replays it (tuning/results/race.py)
         run = self.client.create_run(self.experiment_id, run_name=self.study.run_name(trial_number(trial), trial.config),
                                      tags=tags)
         run_id = run.info.run_id

@@ -16,7 +16,20 @@ from tuning.redact import redact
 from tuning.results.noise import NoiseModel
 from tuning.results.objective import OBJECTIVE, OUTCOME
 from tuning.results.race_design import design_of, race_of
-from tuning.results.run_layout import GENERATORS, history_of
+from tuning.results.run_layout import (
+    GENERATORS,
+    TAG_BEST,
+    TAG_HISTORY,
+    TAG_KIND,
+    TAG_RACE,
+    TAG_ROUND,
+    TAG_SEED,
+    TAG_STAGE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    history_of,
+    is_reference_run,
+)
 from tuning.results.seeds import configuration_key, configuration_scores
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import git_commit
@@ -32,8 +45,8 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> 
 
 def study_trial_runs(client: MlflowClient, experiment_id: str, study_name: str) -> list:
     """The trial runs of every launch of the study (the parent runs, kind=study, left out)."""
-    runs = client.search_runs([experiment_id], filter_string=f"tags.study = '{study_name}'", max_results=50000)
-    return [run for run in runs if run.data.tags.get("kind") != "study"]
+    runs = client.search_runs([experiment_id], filter_string=f"tags.{TAG_STUDY} = '{study_name}'", max_results=50000)
+    return [run for run in runs if run.data.tags.get(TAG_KIND) != "study"]
 
 
 def close_open_runs(client: MlflowClient, experiment_id: str, study_name: str, parent_run_id: str,
@@ -41,7 +54,7 @@ def close_open_runs(client: MlflowClient, experiment_id: str, study_name: str, p
     """Mark the study's runs still RUNNING (an interrupted launch) so that no run is left RUNNING: this
     launch's trial runs, those of earlier launches whose trials it ran again, and the parent runs of
     launchers killed outright (the study's lock is held: no other launch of it runs now)."""
-    runs = client.search_runs([experiment_id], filter_string=f"tags.study = '{study_name}' and attributes.status = 'RUNNING'",
+    runs = client.search_runs([experiment_id], filter_string=f"tags.{TAG_STUDY} = '{study_name}' and attributes.status = 'RUNNING'",
                               max_results=50000)
     open_runs = [r for r in runs if r.info.run_id != parent_run_id]
     for run in open_runs:
@@ -70,16 +83,16 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
     client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "custom_model_development")
     client.set_experiment_tag(experiment_id, *runs_view(study))  # the runs table the printed address opens
     if resume:
-        parents = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
+        parents = client.search_runs([experiment_id], filter_string=f"tags.{TAG_STUDY} = '{study.name}' and tags.{TAG_KIND} = 'study'",
                                      order_by=["attributes.start_time DESC"], max_results=1)
         if parents:
             run_id = parents[0].info.run_id
             client.update_run(run_id, status="RUNNING")
             client.set_tag(run_id, "resumed", "true")
             return experiment_id, run_id
-    earlier = client.search_runs([experiment_id], filter_string=f"tags.study = '{study.name}' and tags.kind = 'study'",
+    earlier = client.search_runs([experiment_id], filter_string=f"tags.{TAG_STUDY} = '{study.name}' and tags.{TAG_KIND} = 'study'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
-    tags = {"study": study.name, "kind": "study", "history": study.optuna_name, "git_commit": git_commit(),
+    tags = {TAG_STUDY: study.name, TAG_KIND: "study", TAG_HISTORY: study.optuna_name, "git_commit": git_commit(),
             "mlflow.note.content": study.description, "description": study.description[:4900]}
     if earlier:  # a continuation (e.g. tonight's scheduled launch), or a new history: link it to the last launch
         tags["previous_parent_run_id"] = earlier[0].info.run_id
@@ -112,7 +125,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     current = [(trial_objective(run), run) for run in runs
                if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None
                and history_of(run, study.name) == study.optuna_name]
-    scored = [(v, r) for v, r in current if r.data.tags.get("stage", "search") == "search"]
+    scored = [(v, r) for v, r in current if r.data.tags.get(TAG_STAGE, "search") == "search"]
     if not scored:
         return None
     # The unit is a configuration: with study.seeds > 1 its objective is the mean over its complete seeds,
@@ -125,9 +138,9 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
         value, run = confirmation.winner.mean, confirmation.winner.run  # the answer: what fresh seeds confirmed
     run_id = run.info.run_id
     for other in runs:
-        if other.data.tags.get("best") == "true" and other.info.run_id != run_id:
-            client.delete_tag(other.info.run_id, "best")
-    client.set_tag(run_id, "best", "true")
+        if other.data.tags.get(TAG_BEST) == "true" and other.info.run_id != run_id:
+            client.delete_tag(other.info.run_id, TAG_BEST)
+    client.set_tag(run_id, TAG_BEST, "true")
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, "mlflow.note.content",
                    study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),
@@ -147,22 +160,22 @@ def noise_model(scored: list, searched: list[str]) -> NoiseModel:
     for value, run in scored:
         key = configuration_key(run, searched)
         groups.setdefault(key, []).append(value)
-        reference_key = key if run.data.tags.get("baseline") == "true" else reference_key
+        reference_key = key if is_reference_run(run) else reference_key
     return NoiseModel.of(groups, reference_key)
 
 
 def latest_confirmation(scored: list, searched: list[str], mode: str):
     """The race of the newest confirmation round among `scored` (complete runs of the current history),
     replayed by tuning.results.race_design.race_of with the design its runs carry; None if no confirmation ran."""
-    confirm = [(v, r) for v, r in scored if r.data.tags.get("stage") == "confirm"]
+    confirm = [(v, r) for v, r in scored if r.data.tags.get(TAG_STAGE) == "confirm"]
     if not confirm:
         return None
-    latest = max(int(r.data.tags.get("confirm_round", 0)) for _, r in confirm)
-    chosen = [(v, r) for v, r in confirm if int(r.data.tags.get("confirm_round", 0)) == latest]
-    race = next((d for d in (design_of(r.data.tags.get("race", "")) for _, r in chosen) if d is not None), None)
+    latest = max(int(r.data.tags.get(TAG_ROUND, 0)) for _, r in confirm)
+    chosen = [(v, r) for v, r in confirm if int(r.data.tags.get(TAG_ROUND, 0)) == latest]
+    race = next((d for d in (design_of(r.data.tags.get(TAG_RACE, "")) for _, r in chosen) if d is not None), None)
     if race is None:
         return None
-    rows = [(configuration_key(r, searched), int(r.data.tags.get("seed", 0)), v, r, r.data.tags.get("baseline") == "true")
+    rows = [(configuration_key(r, searched), int(r.data.tags.get(TAG_SEED, 0)), v, r, is_reference_run(r))
             for v, r in chosen]
     return race_of(rows, mode, race)
 
@@ -181,7 +194,7 @@ def register_best(client: MlflowClient, study: Study, run, value: float) -> None
     except MlflowException:
         pass  # no best registered yet
     version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run.info.run_id,
-                                          tags={"study": study.name, "history": study.optuna_name,
-                                                "trial_id": run.data.tags.get("trial_id", ""),
+                                          tags={TAG_STUDY: study.name, TAG_HISTORY: study.optuna_name,
+                                                TAG_TRIAL: run.data.tags.get(TAG_TRIAL, ""),
                                                 OBJECTIVE: str(value)})
     client.set_registered_model_alias(name, BEST_ALIAS, version.version)

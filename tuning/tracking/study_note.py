@@ -17,6 +17,7 @@ import json
 from cyclegan.metric_names import standard_error_of
 from tuning.results.objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
 from tuning.results.race import answer_text, gain_interval
+from tuning.results.run_layout import is_reference_run
 from tuning.results.seeds import configuration_scores
 
 TOP = 5
@@ -56,7 +57,7 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     `confirmation`: the confirmation race (tuning/results/race.py RaceResult), which then gives the answer, the search
     stage's best being labelled as not confirmed; `noise`: the study's noise model (tuning/results/noise.py), which
     judges the search stage when it knows more than the reference's seeds."""
-    reference = [(v, r) for v, r in scored if r.data.tags.get("baseline") == "true"]
+    reference = [(v, r) for v, r in scored if is_reference_run(r)]
     floor = NoiseFloor.of([v for v, _ in reference],
                           [r.data.metrics.get(se_metric) for _, r in reference] if se_metric else [], noise)
     if configurations:
@@ -66,11 +67,11 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
     ranked = sorted(rows, key=lambda row: row[0], reverse=mode == "max")
     best_value, best, _ = ranked[0]
     # the best of N trials is judged as one of the family of every non-reference trial (Holm)
-    others = [row for row in ranked if row[1].data.tags.get("baseline") != "true"]
+    others = [row for row in ranked if not is_reference_run(row[1])]
     family = holm([compare(v, r.data.metrics.get(se_metric) if se_metric and n == 1 else None, floor, mode, n)
                    for v, r, n in others], mode)
     verdict = family[0] if others and others[0][1] is best else compare(best_value, None, floor, mode)
-    if best.data.tags.get("baseline") == "true":
+    if is_reference_run(best):
         against = "it is a run of the reference settings: no other setting did better"
     elif verdict.verdict in ("better", "worse", "indistinguishable"):
         word = {"indistinguishable": "not shown different from"}.get(verdict.verdict, f"{verdict.verdict} than")
@@ -86,7 +87,7 @@ def study_note(description: str, metric: str, mode: str, scored: list, se_metric
              f"**Noise:** {floor.describe(metric)}.", "",
              f"| # | trial | {metric} (final) | |", "|---|---|---|---|"]
     for rank, (value, run, seeds) in enumerate(ranked[:TOP], 1):
-        mark = "reference settings" if run.data.tags.get("baseline") == "true" else ""
+        mark = "reference settings" if is_reference_run(run) else ""
         mark += f"{'; ' if mark else ''}mean over {seeds} seeds" if seeds > 1 else ""
         lines.append(f"| {rank} | {run_link(run)} | {value:.4g} | {mark} |")
     lines += ["", f"{len(ranked)} complete trials; sort the runs table by the `{OBJECTIVE}` column to see them all. "
