@@ -196,7 +196,7 @@ def test_the_study_lock_holds_across_hosts_on_a_shared_database(postgres, tmp_pa
     from tuning.study.loading import load_study
     from tuning.state.study_lock import launch_of, lock_study
     storage = postgres.url("optuna_lock")
-    code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
+    code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.loading import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={tmp_path / 'host_a'}', 'study.storage={storage}']),"
             " 'smoke-host-a')\nprint('held', flush=True)\ntime.sleep(120)\n")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -69,7 +69,7 @@ def killed_holder(out, launch):
     import sys
 
     from tests.helpers import ROOT
-    code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
+    code = ("import time\nfrom tuning.state.study_lock import lock_study\nfrom tuning.study.loading import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), '{launch}')\nprint('held', flush=True)\n"
             "time.sleep(60)\n")
     child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -98,7 +98,7 @@ def test_a_normal_exit_leaves_no_holder_behind(tmp_path):
     from tuning.state.study_lock import lock_study
     out = tmp_path / "out"
     out.mkdir()
-    code = ("from tuning.state.study_lock import lock_study\nfrom tuning.study.study import load_study\n"
+    code = ("from tuning.state.study_lock import lock_study\nfrom tuning.study.loading import load_study\n"
             f"held = lock_study(load_study('smoke', ['study.out_dir={out}']), 'smoke-clean')\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
     assert "smoke~lock" not in optuna.get_all_study_names(f"sqlite:///{out / 'optuna.db'}")
@@ -189,7 +189,7 @@ def racing_first_launches(out) -> list:
     from tests.helpers import ROOT
     start = time.time() + 3  # both past their imports, then released together
     code = ("import sys, time\nfrom cyclegan.cli import run_main\nfrom tuning.state.study_lock import lock_study\n"
-            "from tuning.study.study import load_study\n"
+            "from tuning.study.loading import load_study\n"
             "def main(args):\n"
             f"    study = load_study('smoke', ['study.out_dir={out}'])\n"
             f"    time.sleep(max(0, {start} - time.time()))\n"
