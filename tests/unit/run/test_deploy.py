@@ -1,9 +1,9 @@
 """The KubeRay manifests parse, carry the required fields and run commands this package accepts."""
 import shlex
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from tuning.run.preflight import check_cluster_storage
