@@ -10,6 +10,7 @@ from pathlib import Path
 from cyclegan import metric_names
 from cyclegan.config import Config, load_config
 from cyclegan.configtools import UserError, flatten, merge, to_dict, unflatten, unknown_key_message
+from tuning.study.platform import StudyConfig
 from tuning.study.study import KINDS, Distribution, Study, cell_label, grid_cells
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -61,19 +62,8 @@ def parse_search(block: dict, path: Path) -> dict[str, Distribution]:
     return out
 
 
-def validate(study: Study, path: Path) -> None:
-    s = study.launch.study
-    kinds = {d.kind for d in study.search.values()}
-    if "grid" in kinds and kinds != {"grid"}:
-        raise UserError(f"{path.name}: grid cannot be mixed with sampled distributions; use categorical instead")
-    if s.num_samples is not None and s.num_samples < 1:
-        raise UserError(f"study.num_samples={s.num_samples} must be at least 1")
-    if s.num_samples is None and not study.is_grid:
-        raise UserError(f"study.num_samples is required for {study.name}: set it in the study or as study.num_samples=N")
-    for key, value in [("study.seeds", s.seeds), ("study.max_concurrent", s.max_concurrent),
-                       ("study.grace_period", s.grace_period), ("study.baseline_seeds", s.baseline_seeds)]:
-        if value < 1:
-            raise UserError(f"{key}={value} must be at least 1")
+def check_confirmation_keys(s: StudyConfig) -> None:
+    """The confirmation race's keys (`study.confirm_*`, `study.target_effect`, `study.margin`)."""
     if s.confirm_top < 0 or (s.confirm_top and s.confirm_seeds < 2):
         raise UserError(f"study.confirm_top={s.confirm_top} must be >= 0 (0 = no confirmation) and study.confirm_seeds="
                         f"{s.confirm_seeds} >= 2 (a paired verdict needs two seeds; 3 or more to call one)")
@@ -90,6 +80,22 @@ def validate(study: Study, path: Path) -> None:
     if s.target_effect > 0 and s.confirm_budget > 0:
         raise UserError(f"study.target_effect={s.target_effect:g} sizes the confirmation budget and "
                         f"study.confirm_budget={s.confirm_budget} fixes it: set one of them (the other to 0)")
+
+
+def validate(study: Study, path: Path) -> None:
+    s = study.launch.study
+    kinds = {d.kind for d in study.search.values()}
+    if "grid" in kinds and kinds != {"grid"}:
+        raise UserError(f"{path.name}: grid cannot be mixed with sampled distributions; use categorical instead")
+    if s.num_samples is not None and s.num_samples < 1:
+        raise UserError(f"study.num_samples={s.num_samples} must be at least 1")
+    if s.num_samples is None and not study.is_grid:
+        raise UserError(f"study.num_samples is required for {study.name}: set it in the study or as study.num_samples=N")
+    for key, value in [("study.seeds", s.seeds), ("study.max_concurrent", s.max_concurrent),
+                       ("study.grace_period", s.grace_period), ("study.baseline_seeds", s.baseline_seeds)]:
+        if value < 1:
+            raise UserError(f"{key}={value} must be at least 1")
+    check_confirmation_keys(s)
     if s.scheduler == "asha" and s.seeds > 1:
         raise UserError("study.scheduler=asha cannot stop repeated seeds fairly (Ray's Repeater averages them); "
                         "set study.scheduler=none or study.seeds=1")
