@@ -33,6 +33,23 @@ def run_main(main, argv: list[str] | None = None, usage="") -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # unexpected: keep the traceback, it is a bug or an environment problem
+        if raised_by_an_interrupt(exc) and not debug:
+            # Ctrl+C inside a library that failed while cleaning up after it (SQLAlchemy rolling back an
+            # interrupted migration raises its own error): the user stopped the command, nothing broke
+            print("interrupted", file=sys.stderr)
+            return 130
         traceback.print_exc()
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
+
+
+def raised_by_an_interrupt(exc: BaseException) -> bool:
+    """True if a KeyboardInterrupt is among the exceptions `exc` was raised while handling."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+

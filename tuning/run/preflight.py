@@ -114,10 +114,11 @@ def create_stores_whole(study: Study) -> None:
         final = Path(url.removeprefix("sqlite:///"))
         partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
-        make(f"sqlite:///{partial}")
         try:
-            os.link(partial, final)
-        except FileExistsError:
-            pass  # another first launch of the study made it a moment ago
-        finally:
+            make(f"sqlite:///{partial}")
+            try:
+                os.link(partial, final)
+            except FileExistsError:
+                pass  # another first launch of the study made it a moment ago
+        finally:  # made or not (a Ctrl+C while it was being made), the temporary store goes
             partial.unlink(missing_ok=True)
