@@ -45,7 +45,7 @@ def finish(study: Study, launch: Launch) -> int:
         compact_launch(study.out_dir, records, experiments(study, launch))
     stop_ray(experiments(study, launch))
     if not launch.complete:
-        say_how_to_resume(study, launch)
+        say_how_to_resume(study, launch, records)
         return 130
     table = summary(study, child_runs(launch.client, launch.experiment_id, launch.parent_run_id))
     failed = sum(r.status == "failed" for r in records if r.stage == "search")
@@ -53,11 +53,13 @@ def finish(study: Study, launch: Launch) -> int:
     return 0
 
 
-def say_how_to_resume(study: Study, launch: Launch) -> None:
+def say_how_to_resume(study: Study, launch: Launch, records: list | None = None) -> None:
     """The interrupted launch's state and the command that continues it (stderr). Printed however the launch
-    was stopped: one Ctrl+C (the trials stopped, then this), or a second one (at once)."""
+    was stopped: one Ctrl+C (the trials stopped, then this), or a second one (at once). `records`: the
+    launch's trial records when the caller holds them already."""
     try:
-        records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode).of_launch(launch.name)
+        if records is None:
+            records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode).of_launch(launch.name)
         ended = str(sum(r.ended for r in records if r.stage == "search"))
     except Exception:  # noqa: BLE001 (the storage gone too: the command is what matters)
         ended = "?"
