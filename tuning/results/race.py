@@ -212,9 +212,15 @@ def _finish(result: RaceResult, mode: str) -> RaceResult:
 
 
 def runs_spent(result: RaceResult) -> int:
-    """Runs the race used: every configuration's runs on the seeds of the finished looks."""
-    window = set(result.seeds)
-    return sum(len(set(e.values) & window) for e in [result.reference, *result.candidates] if e is not None)
+    """Runs the race used: the reference's on the seeds of the finished looks, each candidate's on the seeds
+    up to its own last look (a dropped candidate gets no later seeds: tuning/search/confirm.look_configs
+    runs only the survivors)."""
+    window, looks = result.seeds, result.design.looks if result.design is not None else []
+    spent = len(set(result.reference.values) & set(window)) if result.reference is not None else 0
+    for e in result.candidates:
+        ran = window[:looks[e.look]] if 0 <= e.look < len(looks) else window
+        spent += len(set(e.values) & set(ran))
+    return spent
 
 
 # -- what a race can see ---------------------------------------------------------------------------------

@@ -75,6 +75,21 @@ def test_the_race_stops_when_it_knows_and_drops_what_is_not_ahead():
     assert running.status == "running" and running.next_seeds == 3
 
 
+def test_a_dropped_candidate_costs_only_the_seeds_it_ran():
+    """The launcher runs only the survivors after a look, so the runs a race spent (the power benchmark's
+    'mean confirmation runs') count a dropped candidate's seeds up to its drop, even when the data hold more
+    (the benchmark draws every seed up front)."""
+    rng = random.Random(5)
+    ref = {s: 10 + rng.gauss(0, 1.0) for s in range(9)}
+    slightly = {s: ref[s] - 0.3 + rng.gauss(0, 1.0) for s in range(9)}   # ahead, not shown better at once
+    behind = {s: ref[s] + 2.0 + rng.gauss(0, 0.1) for s in range(9)}     # drops at the first look
+    result = replay(ref, {("slightly",): slightly, ("behind",): behind}, RaceDesign(2, 3, 3, 27), "min")
+    dropped = next(c for c in result.candidates if c.key == ("behind",))
+    assert dropped.status == "dropped" and dropped.look == 0 and result.looks_done >= 2
+    n = len(result.seeds)
+    assert runs_spent(result) == 2 * n + 3  # reference and survivor on every judged seed, the dropped one on 3
+
+
 def test_the_race_replayed_from_runs_names_the_most_typical_run():
     ref, good = ("ref",), ("good",)
     rows = [(ref, s, 10.0 + d, f"r{s}", True) for s, d in enumerate((0.0, 0.4, -0.3, 0.2))]
