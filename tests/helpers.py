@@ -87,7 +87,10 @@ class MlflowServer:
             [sys.executable, "-m", "mlflow", "server", *self.args, "--backend-store-uri", self.backend,
              "--artifacts-destination", str(self.root / "artifacts"),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-            env=dict(os.environ, **self.env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            # MLflow 3's server also starts ~10 job-runner processes (huey consumers, for GenAI jobs no test
+            # uses); each imports MLflow, about a minute of CPU per start on 2 cores. Off unless a test asks.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.env}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.time() + timeout
         while True:

@@ -94,6 +94,9 @@ def test_smoke_study_end_to_end(tmp_path):
                             and p.endswith(".png")]) == 1
         assert [a.path for a in client.list_artifacts(child.info.run_id, "final_generators")] == [
             "final_generators/generators.pt"]
+    # Tune reuses the trials' workers (tuning/run/stages.tune_config): 10 trials, 2 at a time, in a few processes
+    pids = {(out / "trials" / c.data.tags["trial_id"] / "worker.pid").read_text() for c in everything}
+    assert len(pids) <= len(everything) // 2, pids
     # at rest a finished trial keeps its final generators once in Tune's folder, no engine state
     assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(c.data.tags["trial_id"] for c in everything)
     assert not list((out / "trials").rglob("last.pt"))

