@@ -15,6 +15,10 @@ import requests
 from tests.helpers import ROOT, MlflowServer
 
 OUTAGE_S = 60
+# MLflow's client retries (urllib3) after 0, 4, 12, 28, 60 and 124 s by default (backoff factor 2, 7 retries):
+# a server back after 60 s + its start is reached at the 124-s retry. With factor 3 (0, 6, 18, 42, 90, 186 s)
+# the same outage is waited out by the same mechanism and the 90-s retry reaches it: ~35 s less test.
+QUICKER_RETRY = {"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "3"}
 
 
 def child_runs(url: str) -> list[dict]:
@@ -35,7 +39,8 @@ def test_a_60_second_server_restart_mid_study_loses_nothing(tmp_path):
     out = tmp_path / "study"
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
                              f"mlflow.tracking_uri={server.url}", "study.num_samples=2", "study.max_concurrent=1",
-                             "trial.cpus=1", "train.epochs=2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                             "trial.cpus=1", "train.epochs=2"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT),
+                                                                                   **QUICKER_RETRY),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 300
