@@ -17,15 +17,18 @@ import signal
 
 from tuning.run.local_ray import remove_staging
 from tuning.run.reaper import session_processes
+from tuning.state.history import history_names
 from tuning.state.launch_state import check_line, launches_in, set_status
 from tuning.state.study_lock import process_gone_here
 from tuning.state.trial_records import STAGING, TRIALS
 from tuning.study.study import Study
 
 
-def clean_up_dead_launches(study: Study, storage, histories: list[str], own_session: str | None) -> list[str]:
-    """Run with the study's lock held. The launches cleaned up after."""
+def clean_up_dead_launches(study: Study, storage, own_session: str | None, histories: list[str] | None = None) -> list[str]:
+    """Run with the study's lock held, over every history of the study (or `histories`). The launches cleaned
+    up after."""
     cleaned = []
+    histories = history_names(storage, study.name) if histories is None else histories
     lines = launches_in(storage, histories)
     for launch, line in lines.items():  # every line checked before any is acted on
         check_line(launch, line)

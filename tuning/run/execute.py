@@ -10,10 +10,8 @@ from tuning.run.launch_context import Launch, experiments
 from tuning.run.local_ray import stop_ray
 from tuning.run.stages import confirmation_stage, search_stage
 from tuning.run.trainable import run_trial
-from tuning.state.trial_records import TrialRecords
 from tuning.study.study import Study
-from tuning.tracking.catch_up import catch_up
-from tuning.tracking.mlflow_writer import BEHIND, MlflowTracker
+from tuning.tracking.catch_up import all_logged, catch_up_launch
 from tuning.tracking.parent_run import close_open_runs
 
 
@@ -25,11 +23,10 @@ def run(study: Study, launch: Launch, verbose: bool) -> None:
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
                                     {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
     if launch.resumed:  # what MLflow did not take before (a server down at the end), from the trials' files
-        tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
-        catch_up(study, tracker, launch.name, TrialRecords(launch.storage, study.optuna_name).of_launch(launch.name))
+        catch_up_launch(study, launch.storage, launch.name, launch.experiment_id, launch.parent_run_id)
     results, complete = search_stage(study, launch, trainable, verbose)
     launch.results.append(results)
-    if complete and not interrupted() and not (study.out_dir / BEHIND).is_file():
+    if complete and not interrupted() and all_logged(study):
         confirmed, complete = confirmation_stage(study, launch, trainable, verbose)  # the winner on fresh seeds (tuning/search/confirm.py)
         launch.results.extend(confirmed)
     launch.complete = complete and not interrupted()

@@ -7,55 +7,8 @@ import math
 from tuning.redact import redact
 from tuning.results.race import could_see, detectable_gain
 from tuning.results.race_design import CONFIRM_SEED_BASE, budget_source, design
-from tuning.results.run_layout import TAG_STAGE, is_reference_run, param_value
 from tuning.search.confirm import history_noise
 from tuning.study.study import Study, base_changes, planned_trials
-from tuning.tracking.study_note import experiment_url
-
-
-def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
-    metric = study.launch.study.metric
-    if table:
-        print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
-    if best is None:
-        print(f"no trial completed with {metric}; see the errors above")
-        return
-    run_id, value = best
-    run = client.get_run(run_id)
-    searched = {k: param_value(run.data.params.get(k)) for k in study.search if k in run.data.params}
-    searched.update({k: run.data.tags[k] for k in study.search if k in run.data.tags})
-    searched = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in searched.items())
-    earlier = "  (from an earlier launch)" if run.data.tags.get("mlflow.parentRunId") != parent_run_id else ""
-    if run.data.tags.get(TAG_STAGE) == "confirm":  # the answer of the confirmation race (tuning/search/confirm.py)
-        which = ("the reference settings (no candidate was shown better)" if is_reference_run(run)
-                 else "shown better than the reference settings")
-        print(f"the study's answer, from the confirmation race: {which}: {run.info.run_name}  {metric}={value:.4g} "
-              f"(mean over the fresh seeds)  {searched}{earlier}")
-    elif is_reference_run(run) and study.launch.study.confirm_top > 0:
-        # no candidate reached its final evaluation (ASHA stopped them behind the reference, or they failed):
-        # there was nothing to race, and the answer is the reference settings
-        print(f"the study's answer: the reference settings. No other configuration reached its final evaluation, "
-              f"so there was nothing to confirm; {race_could_see(study)}")
-    else:
-        print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
-    if run.data.tags.get(TAG_STAGE) == "confirm" or is_reference_run(run):
-        print(f"every verdict, interval and sample grid: python -m dashboards.report study={study.name}")
-    else:
-        print(f"whether it beats the reference settings beyond noise: python -m dashboards.report study={study.name}")
-    if study.base_config().total_epochs < 20 and study.base_config().data.name == "synthetic":
-        print(f"note: {study.base_config().total_epochs} epochs paint noise: these trials test the platform, not "
-              "the style (a study on real paintings: python -m tuning.launch list)")
-    if errors:
-        print(f"{errors} trial(s) failed; their runs are FAILED with an 'error' tag")
-    uri = redact(study.tracking_uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    if uri.startswith(("http://", "https://")):  # a server: its UI is already there
-        print(f"open the results: {experiment_url(uri, experiment_id)} (experiment {study.experiment})")
-        return
-    print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
-          f"{(study.out_dir / 'mlartifacts').as_uri()}")
-    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
-          "and noise floor are in the study run's description)")
 
 
 def race_could_see(study: Study) -> str:
@@ -117,3 +70,13 @@ def confirmation_plan(study: Study, noise=None) -> str:
     return (f"{head}\nsmallest improvement it detects (80 % power): {detectable_gain(1.0, race):.3g} σ, σ being the "
             f"seed-to-seed spread of one run's {s.metric} (not measured yet: the reference's seeds measure it; on "
             "the synthetic tuner-check task σ = 0.14 FID, benchmarks/README.md)")
+
+
+def announce(study: Study, launch) -> None:
+    """The launch's first line (and, for a new history, what became of the earlier ones)."""
+    if study.launch.study.new_history and not launch.resumed:
+        print(f"study {study.name}: a new history, {study.optuna_name} (the earlier ones stay in the storage and "
+              "in MLflow, linked from this launch's parent run)", flush=True)
+    print(f"study {study.name}: {study.num_trials} trials, objective: {study.launch.study.metric} at the final "
+          f"evaluation ({study.launch.study.mode}); MLflow {redact(study.tracking_uri)} run {launch.parent_run_id}",
+          flush=True)

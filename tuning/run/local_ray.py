@@ -11,6 +11,8 @@ import ray
 
 from cyclegan.configtools import UserError
 from tuning.redact import credentials_withheld
+from tuning.run.interrupts import listen
+from tuning.run.preflight import check_cluster_storage
 from tuning.study.study import Study
 
 
@@ -27,6 +29,21 @@ def start_ray(study: Study, verbose: bool = False) -> None:
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
+
+
+def bring_up(study: Study, verbose: bool) -> tuple[str | None, subprocess.Popen | None]:
+    """The launch's Ray, ready for trials: started (or joined), Ctrl+C / SIGTERM the launcher's again (ray.init
+    takes SIGTERM), the cluster's storage checked, and for a private Ray the reaper that ends it with this
+    launcher, even one killed outright (tuning/run/reaper.py). (Its session folder or None, the reaper or None.)"""
+    start_ray(study, verbose)
+    listen()
+    try:
+        check_cluster_storage(study, sum(1 for node in ray.nodes() if node.get("Alive")))
+    except UserError:
+        ray.shutdown()
+        raise
+    own_session = None if study.launch.ray.address else session_dir()
+    return own_session, (start_reaper(own_session) if own_session else None)
 
 
 def session_dir() -> str | None:

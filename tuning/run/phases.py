@@ -15,8 +15,9 @@ import optuna
 
 from tuning.run.acquire import acquire
 from tuning.run.check import check
+from tuning.run.closing import say_how_to_resume
 from tuning.run.execute import abandon, run
-from tuning.run.finish import finish, say_how_to_resume
+from tuning.run.finish import finish
 from tuning.run.interrupts import listen
 from tuning.study.study import Study
 

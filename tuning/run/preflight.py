@@ -101,11 +101,11 @@ def prepare_inputs(study: Study) -> None:
         load_inception(base.eval)
 
 
-def create_stores_whole(study: Study) -> None:
+def create_stores_whole(study: Study):
     """Create the study's SQLite stores (Optuna, MLflow) whole or not at all: each is built under a temporary
     name and linked into place only once its tables exist, so a Ctrl+C (or kill) while a first launch creates
     them never leaves a half-made database that the next launch cannot open. `os.link` fails if another
-    launcher linked its store first: then that one is used."""
+    launcher linked its store first: then that one is used. Returns the Optuna storage."""
     makers = {study.storage_url: lambda url: optuna_storage(url).get_all_studies(),
               study.tracking_uri: lambda url: MlflowClient(url).search_experiments(max_results=1)}
     for url, make in makers.items():
@@ -122,3 +122,4 @@ def create_stores_whole(study: Study) -> None:
                 pass  # another first launch of the study made it a moment ago
         finally:  # made or not (a Ctrl+C while it was being made), the temporary store goes
             partial.unlink(missing_ok=True)
+    return optuna_storage(study.storage_url)

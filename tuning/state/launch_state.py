@@ -20,8 +20,11 @@ from pathlib import Path
 
 from cyclegan.configtools import UserError
 from tuning.redact import redact
-from tuning.state.storage import study_id
+from tuning.state.history import record_settings
+from tuning.state.launches import launch_arguments, launches, record_launch
+from tuning.state.storage import existing_trials, stored_study, study_id
 from tuning.state.study_lock import pid_namespace, process_start
+from tuning.state.trial_storage import compact_launch
 from tuning.study.study import Study
 
 PREFIX = "launch:"
@@ -118,3 +121,25 @@ def check_owner(client, study: Study, identity: str | None) -> None:
 def claim(client, experiment_id: str, study: Study, identity: str) -> None:
     client.set_experiment_tag(experiment_id, OWNER_TAG, identity)
     client.set_experiment_tag(experiment_id, OWNER_STORAGE_TAG, redact(study.storage_url))
+
+
+def complete_launch(storage, study: Study, launch: str, records, experiments: list[str]) -> None:
+    """Every trial of the launch has its final outcome and all of it is in MLflow: the launch is recorded
+    complete (nothing left to resume) and its trials' engine state is compacted."""
+    set_status(storage, study.optuna_name, launch, "complete")
+    compact_launch(study.out_dir, records, experiments)
+
+
+def continues_history(study: Study, storage, resumed: bool) -> bool:
+    """Whether this launch continues a history that has trials already (then it does not queue the reference
+    seeds again); a resumed launch is a continuation if the launch it resumes was one."""
+    return len(launches(study)) > 1 if resumed else existing_trials(storage, study.optuna_name) > 0
+
+
+def open_launch(storage, study: Study, name: str, overrides: list[str] | None, ray_session: str | None) -> None:
+    """The launch's records: its arguments (a new launch: `overrides`; a resumed one keeps its own, None), its
+    line (running, where its launcher and Ray run) and the settings its history was started with."""
+    if overrides is not None:
+        record_launch(study, name, launch_arguments(study, overrides))
+    begin(storage, study, name, ray_session)
+    record_settings(study, stored_study(storage, study.optuna_name))  # begin() created it if new

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuning.results.objective import FINAL
-from tuning.state.trial_records import TrialRecord
+from tuning.state.trial_records import TrialRecord, TrialRecords
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import BEHIND, MlflowTracker, tune_results
 
@@ -67,3 +67,14 @@ def catch_up(study: Study, tracker: MlflowTracker, launch: str, records: list[Tr
         elif record.status == "failed":
             tracker.fail(trial)
     (study.out_dir / BEHIND).unlink(missing_ok=True)
+
+
+def catch_up_launch(study: Study, storage, launch: str, experiment_id: str, parent_run_id: str) -> None:
+    """`catch_up` for a resumed launch: its trials' records read from the storage, one tracker on its runs."""
+    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
+    catch_up(study, tracker, launch, TrialRecords(storage, study.optuna_name).of_launch(launch))
+
+
+def all_logged(study: Study) -> bool:
+    """False while results the tracker could not log wait in Tune's files (the marker `BEHIND`)."""
+    return not (study.out_dir / BEHIND).is_file()

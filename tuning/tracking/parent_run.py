@@ -32,7 +32,7 @@ from tuning.results.run_layout import (
 )
 from tuning.results.seeds import configuration_key, configuration_scores
 from tuning.study.study import Study
-from tuning.tracking.mlflow_writer import git_commit
+from tuning.tracking.mlflow_writer import BEHIND, git_commit
 from tuning.tracking.study_note import runs_view, study_note
 
 BEST_ALIAS = "best"  # the registry alias of the study's best generators (dashboards.best paints with it)
@@ -198,3 +198,21 @@ def register_best(client: MlflowClient, study: Study, run, value: float) -> None
                                                 TAG_TRIAL: run.data.tags.get(TAG_TRIAL, ""),
                                                 OBJECTIVE: str(value)})
     client.set_registered_model_alias(name, BEST_ALIAS, version.version)
+
+
+def check_all_logged(study: Study) -> None:
+    """Raise (as MLflow would) when the tracker could not log everything this launch's trials reported: their
+    results wait in Tune's files for a resume (tuning/tracking/catch_up.py), and nothing may be marked yet."""
+    behind = study.out_dir / BEHIND
+    if behind.is_file():
+        raise MlflowException(f"results of trials {behind.read_text()} are not logged yet")
+
+
+def close_launch(client: MlflowClient, study: Study, experiment_id: str, parent_run_id: str,
+                 complete: bool) -> tuple[str, float] | None:
+    """The launch's end in MLflow: no run left RUNNING; a complete launch marks the study's best (its
+    return value) and its parent run FINISHED, an interrupted one KILLED."""
+    close_open_runs(client, experiment_id, study.name, parent_run_id)
+    best = mark_best(client, study, parent_run_id) if complete else None
+    client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
+    return best

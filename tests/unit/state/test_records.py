@@ -84,7 +84,7 @@ def test_a_tampered_record_is_exit_2_and_kills_nothing(tmp_path):
         sid = study_id(storage, study.optuna_name)
         storage.set_study_system_attr(sid, PREFIX + "smoke-20261204-000000", line(ray_session=str(victim_dir)))
         with pytest.raises(UserError, match="not a Ray session folder"):
-            clean_up_dead_launches(study, storage, [study.optuna_name], None)
+            clean_up_dead_launches(study, storage, None, [study.optuna_name])
         time.sleep(0.3)
         assert victim.poll() is None  # still running
         assert (victim_dir / "notes.txt").is_file()

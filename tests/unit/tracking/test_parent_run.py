@@ -55,7 +55,7 @@ def test_when_no_candidate_reached_the_race_the_answer_is_the_reference_and_what
     """The null tuner check (loss.lambda_id fixed at 5): ASHA stopped every candidate behind the reference's
     seeds, so nothing was raced. The launcher says the reference settings are the answer and the smallest
     gain the race would have detected, not 'best trial: <a lucky reference seed>'."""
-    from tuning.run.launch_text import report_best
+    from tuning.run.closing import report_best
     from tuning.state.storage import optuna_storage
     from tuning.state.trial_records import TrialRecord, TrialRecords
     out = tmp_path / "null"
