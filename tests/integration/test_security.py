@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, MlflowServer, descendants, peek_runs, run_cli
+from tests.helpers import ROOT, MlflowServer, assert_user_error, descendants, peek_runs, run_cli
 
 PASSWORD = "s3cret-Passw0rd-12345"  # what must never leave the launcher
 SMALL = ["study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1"]
@@ -198,6 +198,18 @@ class Payload:
 def is_pickle(path: Path) -> bool:
     head = path.read_bytes()[:2]
     return path.suffix == ".pkl" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+@pytest.mark.parametrize("user", ["alice:wrong-password", "mallory:whatever"])
+def test_refused_credentials_read_as_credentials_not_as_a_server_down(auth_server, tmp_path, user):
+    """A 401 from the tracking server is a credentials problem (issue 30): exit 2, one line saying so, the
+    password not in it, and nothing started (no study folder)."""
+    uri = f"http://{user}@127.0.0.1:{auth_server['port']}"
+    result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={tmp_path / 'study'}",
+                     f"mlflow.tracking_uri={uri}", timeout=120)  # the URI's user and password win over the env
+    line = assert_user_error(result, "refused the credentials", "MLFLOW_TRACKING_PASSWORD")
+    assert "not reachable" not in line and user.split(":")[1] not in line
+    assert not (tmp_path / "study").exists()
 
 
 def test_resume_runs_no_pickle_found_in_the_study_folder(tmp_path):

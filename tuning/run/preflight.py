@@ -34,6 +34,11 @@ def check_tracking(study: Study) -> None:
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as exc:  # any failure here means trials could not be recorded
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if getattr(exc, "error_code", None) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):  # 401 / 403: it answered
+            raise UserError(redact(f"mlflow.tracking_uri={uri} refused the credentials ({reason[:120]}); give the "
+                                   "user and password in the URI (http://USER:PASSWORD@HOST:PORT) or in "
+                                   "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, one with write access")
+                            ) from None
         if uri.startswith(("http://", "https://")):
             raise UserError(redact(f"mlflow.tracking_uri={uri} is not reachable ({reason}); start the server or fix "
                                    "mlflow.tracking_uri")) from None
