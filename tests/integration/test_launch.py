@@ -328,6 +328,9 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
     assert all(c.info.status == "FINISHED" for c in children)
     if plain:
         assert "2 unfinished trial(s) of an earlier launch run first" in again.stdout
+        assert "continues its history smoke (2 trial(s) so far; its answer so far: none yet)" in again.stdout
+    else:
+        assert "study smoke: resumes the interrupted launch smoke-" in again.stdout
     for child in children:  # every epoch exactly once, each interrupted trial going on from its checkpoint
         assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2, 3, 4]
         assert (out / "trials" / child.data.tags["trial_id"] / "resumes.txt").is_file() == (
@@ -343,9 +346,11 @@ def test_a_second_launch_continues_the_study(tmp_path):
     """What a nightly schedule does: launch again on the same storage; trials add up, nothing reruns."""
     out = tmp_path / "nightly"
     args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", *SMALL]
+    said = []
     for night in range(2):
         result = run_cli("tuning.launch", *args, timeout=600)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        said.append(result.stdout)
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 4  # the baseline ran once, no config twice
@@ -366,6 +371,10 @@ def test_a_second_launch_continues_the_study(tmp_path):
                      key=lambda c: c.data.metrics["objective"])
     versions = client.search_model_versions("name = 'catholic2gogh-smoke'")
     assert len(versions) == (1 if best[0].info.run_id == first_best.info.run_id else 2)
+    # each launch's first line says what it is; the second names the history's trials and its answer so far
+    assert "study smoke: starts a new study; 2 trials" in said[0]
+    so_far = f"{first_best.data.tags['trial_id']}, fid={first_best.data.metrics['objective']:.4g}"
+    assert f"study smoke: continues its history smoke (2 trial(s) so far; its answer so far: {so_far}); " in said[1]
     assert client.get_model_version_by_alias("catholic2gogh-smoke", "best").run_id == best[0].info.run_id
     # a continuation under other settings would mix incomparable trials: refused, naming the key, nothing run
     changed = run_cli("tuning.launch", *args, "model.ngf=12", timeout=120)

@@ -14,7 +14,7 @@ from tuning.run.local_ray import bring_up
 from tuning.run.preflight import create_stores_whole
 from tuning.state.launch_state import claim, continues_history, open_launch, storage_identity
 from tuning.state.study_lock import launch_of, lock_study
-from tuning.tracking.parent_run import open_parent_run
+from tuning.tracking.parent_run import history_so_far, open_parent_run
 
 if TYPE_CHECKING:  # annotations only
     from tuning.study.study import Study
@@ -37,5 +37,6 @@ def acquire(study: Study, previous: str | None, overrides: list[str], verbose: b
     launch.experiment_id, launch.parent_run_id = open_parent_run(launch.client, study, launch.resumed)
     claim(launch.client, launch.experiment_id, study, identity)
     open_launch(storage, study, name, None if launch.resumed else overrides, own_session)
-    announce(study, launch)
+    so_far = history_so_far(launch.client, launch.experiment_id, study) if study.continuing else (0, None)
+    announce(study, launch, so_far)
     return launch

@@ -68,6 +68,24 @@ def trial_objective(run) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def history_so_far(client: MlflowClient, experiment_id: str, study: Study) -> tuple[int, str | None]:
+    """What a continuing launch's first line says: the trials the study's current history holds in MLflow, and
+    its answer so far ("t0003, fid=4.278": the run marked best=true, with the value the launch that marked it
+    logged; the mean over fresh seeds when a confirmation race chose it), None before any launch ended."""
+    runs = [r for r in study_trial_runs(client, experiment_id, study.name)
+            if history_of(r, study.name) == study.optuna_name]
+    trials = {r.data.tags.get(TAG_TRIAL) for r in runs if r.data.tags.get(TAG_STAGE, "search") == "search"} - {None}
+    best = next((r for r in runs if r.data.tags.get(TAG_BEST) == "true"), None)
+    if best is None:
+        return len(trials), None
+    marked = client.search_runs([experiment_id], filter_string=f"tags.best_run_id = '{best.info.run_id}'",
+                                order_by=["attributes.start_time DESC"], max_results=1)
+    value = marked[0].data.metrics.get(f"best_{OBJECTIVE}") if marked else trial_objective(best)
+    name = "the reference settings" if is_reference_run(best) else best.data.tags.get(TAG_TRIAL, best.info.run_name)
+    shown = f", {study.launch.study.metric}={value:.4g}" if value is not None else ""
+    return len(trials), f"{name}{shown}"
+
+
 def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[str, str]:
     """(experiment_id, parent_run_id): the study's experiment and its parent run (reused on resume)."""
     experiment = client.get_experiment_by_name(study.experiment)
