@@ -78,8 +78,8 @@ def experiment_name(launch: str, resumed: bool) -> str:
 
 def named_and_limited(study: Study, searcher, records: TrialRecords, launch: Launch):
     """The searcher as Tune gets it: trials named and recorded, at most `max_concurrent` at once."""
-    study.trials_before = trials_before(study_trial_runs(launch.client, launch.experiment_id, study.name))
-    named = KeyedTrials(searcher, records, launch.name, first_number(study.trials_before, records))
+    earlier = trials_before(study_trial_runs(launch.client, launch.experiment_id, study.name))  # names go on
+    named = KeyedTrials(searcher, records, launch.name, first_number(earlier, records))
     return ConcurrencyLimiter(named, max_concurrent=study.launch.study.max_concurrent)
 
 

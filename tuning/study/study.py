@@ -59,7 +59,6 @@ class Study:
     search: dict[str, Distribution]
     launch: LaunchConfig
     continuing: bool = False                        # the storage already holds trials of this study
-    trials_before: int = 0                          # trials of earlier launches: names go on from there
     history: str = ""                               # the Optuna study of this launch's history (tuning/state/history.py)
     compare: dict[str, str] = field(default_factory=dict)  # arm -> the arm one term away (tuning/study/comparators.py)
     source: str = ""                                # the study= it was loaded from: a name, or a path to its YAML
