@@ -276,6 +276,35 @@ def ray_processes(session_root):
     return [pid for session in session_root.glob("session_2*") for pid in session_processes(str(session))]
 
 
+def test_a_launcher_killed_while_its_ray_starts_leaves_no_ray_behind(tmp_path):
+    """kill -9 of the launcher while `ray.init` is still starting Ray (its raylet has just started its agents;
+    the launch has no record yet, so no later clean-up could find it): the reaper, started before Ray, ends
+    every process of that session within seconds (issue 30, item 2: the DashboardAgent and RuntimeEnvAgent
+    lived on 60-80 s; Ray's GCS and raylet end with the launcher by themselves)."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rs", dir="/tmp"))
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", "study=smoke", f"study.out_dir={tmp_path / 'out'}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, RAY_TMPDIR=str(ray_tmp)))
+
+    def agents_started():
+        for pid in ray_processes(ray_tmp / "ray"):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() in ("ray::DashboardA", "ray::RuntimeEnv"):
+                    return True
+            except OSError:
+                continue
+        return False
+    try:
+        wait_for(agents_started, 120, "the raylet's agents")
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: not ray_processes(ray_tmp / "ray"), 20, "every process of the killed launcher's Ray to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_signal):
     """SIGINT with both trials running: exit 130, nothing marked finished that did not finish (issue 21's

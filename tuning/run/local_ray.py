@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ray
@@ -34,7 +35,9 @@ def start_ray(study: Study, verbose: bool = False) -> None:
 def bring_up(study: Study, verbose: bool) -> tuple[str | None, subprocess.Popen | None]:
     """The launch's Ray, ready for trials: started (or joined), Ctrl+C / SIGTERM the launcher's again (ray.init
     takes SIGTERM), the cluster's storage checked, and for a private Ray the reaper that ends it with this
-    launcher, even one killed outright (tuning/run/reaper.py). (Its session folder or None, the reaper or None.)"""
+    launcher, even one killed outright (tuning/run/reaper.py): started first, so that a launcher killed while
+    Ray starts leaves nothing behind either. (Its session folder or None, the reaper or None.)"""
+    reaper = None if study.launch.ray.address else start_reaper()
     start_ray(study, verbose)
     listen()
     try:
@@ -42,8 +45,7 @@ def bring_up(study: Study, verbose: bool) -> tuple[str | None, subprocess.Popen 
     except UserError:
         ray.shutdown()
         raise
-    own_session = None if study.launch.ray.address else session_dir()
-    return own_session, (start_reaper(own_session) if own_session else None)
+    return (None if study.launch.ray.address else session_dir()), reaper
 
 
 def session_dir() -> str | None:
@@ -68,11 +70,11 @@ def stop_ray(experiments: list[str]) -> None:
         ray.shutdown()
 
 
-def start_reaper(session: str) -> subprocess.Popen:
-    """A watcher that ends this launcher's private Ray when the launcher ends, however it ends (kill -9
-    included): it waits for the end of a pipe only the launcher holds open. In its own session, so that a
-    Ctrl+C or a signal to the launcher's process group does not end it first."""
-    reaper = [sys.executable, str(Path(__file__).with_name("reaper.py")), session, str(os.getpid())]
+def start_reaper() -> subprocess.Popen:
+    """A watcher that ends the private Ray this launcher is about to start when the launcher ends, however it
+    ends (kill -9 included): it waits for the end of a pipe only the launcher holds open. In its own session,
+    so that a Ctrl+C or a signal to the launcher's process group does not end it first."""
+    reaper = [sys.executable, str(Path(__file__).with_name("reaper.py")), str(os.getpid()), str(time.time())]
     with credentials_withheld():
         return subprocess.Popen(reaper, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True)
