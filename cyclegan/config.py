@@ -154,11 +154,15 @@ class Config:
                            ("eval.se_groups", e.se_groups)]:
             require(value >= 0, f"{key}={value} must not be negative")
         require(t.epochs + t.decay_epochs >= 1, "train.epochs + train.decay_epochs must be at least 1")
+        # numpy's generator takes seeds below 2**32; a study adds repeat and confirmation offsets (< 2**20) to it
+        require(t.seed < 2**31, f"train.seed={t.seed} must be below 2**31 (the seed generators' range)")
         require(d.crop_size <= d.load_size, f"data.crop_size={d.crop_size} is larger than data.load_size="
                 f"{d.load_size}; set data.load_size >= data.crop_size")
         for key in ("lambda_gan", "lambda_cyc", "lambda_cyc_a", "lambda_cyc_b", "lambda_id", "lambda_gp"):
             value = getattr(lo, key)
             require(value is None or value >= 0, f"loss.{key}={value} must be >= 0 (0 switches the term off)")
+            # a weight past 1e6 is a typo or a tampered record, never a setting: the loss overflows float32
+            require(value is None or value <= 1e6, f"loss.{key}={value} must be at most 1e6")
         require(lo.lambda_gan + lo.cyc_a + lo.cyc_b + lo.lambda_id > 0,
                 "loss.lambda_gan, the cycle weights and loss.lambda_id are all 0: nothing to train; set one > 0")
         require(not (t.compile and lo.gan_mode == "wgangp" and lo.lambda_gan > 0 and lo.lambda_gp > 0),

@@ -20,6 +20,13 @@ ARGS = ["study=smoke", "study.confirm_top=0", "study.num_samples=4", "study.max_
 MOMENTS = 10
 
 
+def recorded(out) -> bool:
+    """Whether a launch of the study has its line in the storage (then there is a launch to resume)."""
+    from tuning.state.launches import launches_in
+    from tuning.state.storage import optuna_storage
+    return (out / "optuna.db").is_file() and bool(launches_in(optuna_storage(f"sqlite:///{out / 'optuna.db'}"), ["smoke"]))
+
+
 def stop_at(out, args, delay, how):
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -43,7 +50,7 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
     stops = 0
     for moment in range(MOMENTS):
         # stopped before it recorded itself, a launch has nothing to resume: it is started again
-        args = [*ARGS, f"study.out_dir={out}"] + (["resume=true"] if (out / "launches.json").is_file() else [])
+        args = [*ARGS, f"study.out_dir={out}"] + (["resume=true"] if recorded(out) else [])
         delay, how = rng.uniform(3, 16), rng.choice(["int", "int", "term", "twice"])
         code, stdout, stderr = stop_at(out, args, delay, how)
         if code == 0:  # the moment fell after the end: start the next round from a finished study

@@ -8,8 +8,8 @@ from cyclegan.configtools import UserError
 from tuning.redact import take_credentials
 from tuning.run.preflight import check_out_dir, check_reachable, check_storage, check_tracking, prepare_inputs
 from tuning.state.history import check_continuation, choose_history
-from tuning.state.launch_state import check_owner, is_complete, storage_identity
-from tuning.state.launches import history_of_last_launch, last_launch
+from tuning.state.launch_state import check_owner, storage_identity
+from tuning.state.launches import last_launch
 from tuning.state.storage import not_yet_created, optuna_storage, stored_study
 from tuning.state.trial_records import TrialRecords, check_config
 from tuning.study.study import Study
@@ -26,14 +26,15 @@ def check(study: Study) -> str | None:
     """Validate everything before anything is created; the launch to resume (resume=true) or None."""
     without_credentials(study)
     check_out_dir(study)
-    previous = last_launch(study) if study.launch.resume else None
     check_storage(study)
     existing = None if not_yet_created(study.storage_url) else optuna_storage(study.storage_url)
+    previous = None
     if study.launch.resume:
-        study.history = history_of_last_launch(study)
-        if previous is None or (existing is not None and is_complete(existing, study.optuna_name, previous)):
+        newest = last_launch(existing, study) if existing is not None else None
+        if newest is None or newest[1].get("status") == "complete":
             raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
                             "drop resume=true to start the study")
+        previous, study.history = newest[0], newest[1].get("history") or study.name
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)

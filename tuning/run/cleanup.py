@@ -4,7 +4,7 @@ A launcher killed outright cannot clean up: its local Ray's agents and workers m
 staging of its experiments stays in that Ray's session folder, and a worker may have left a half-handed
 checkpoint (`.report-*`) in a trial folder. The next launch of the study, once it holds the study's lock
 (so every earlier launcher of the study has ended), does it for each launch still recorded `running`
-(tuning/state/launch_state.py) whose launcher is provably gone: on this host and in this PID namespace, the
+(tuning/state/launches.py) whose launcher is provably gone: on this host and in this PID namespace, the
 processes of that launcher's private Ray (those whose command line or open files are in its session
 folder: the Ray processes it started, and no one else's) end, and the staging goes. Trial folders are
 swept of `.report-*` whatever host the launcher ran on.
@@ -18,7 +18,7 @@ import signal
 from tuning.run.local_ray import remove_staging
 from tuning.run.reaper import session_processes
 from tuning.state.history import history_names
-from tuning.state.launch_state import check_line, launches_in, set_status
+from tuning.state.launches import check_line, launches_in, set_status
 from tuning.state.study_lock import process_gone_here
 from tuning.state.trial_records import STAGING, TRIALS
 from tuning.study.study import Study

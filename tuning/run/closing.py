@@ -42,7 +42,8 @@ def say_how_to_resume(study: Study, launch, records: list | None = None) -> None
     except Exception:  # noqa: BLE001 (the storage gone too: the command is what matters)
         ended = "?"
     print(f"study {study.name} interrupted after {ended} of {study.num_trials} trials; continue it with "
-          f"(the launch's other arguments are reused):\n  {resume_command(study)}", file=sys.stderr)
+          f"(the launch's study settings are reused from its record in the storage):\n  {resume_command(study)}",
+          file=sys.stderr)
     if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):
         print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
               "the URIs given again)", file=sys.stderr)

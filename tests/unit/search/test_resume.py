@@ -11,7 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
-from tuning.state.launches import launch_arguments, record_launch, with_stored_overrides
+from tests.helpers import assert_user_error, run_cli
+from tuning.state.launches import PREFIX, begin, launch_arguments, with_stored_overrides
 from tuning.search.resume import KeyedTrials, ResumedTrials
 from tuning.search.optuna_search import make_searcher
 from tuning.state.storage import optuna_storage
@@ -79,24 +80,78 @@ def test_a_resumed_repeated_configuration_runs_its_missing_seeds_and_is_told_the
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == pytest.approx(4.0)
 
 
-def test_resume_takes_destinations_from_the_command_line_and_refuses_stored_ones(tmp_path):
+def tamper(storage, launch: str, **changes) -> None:
+    """What anyone who can write the study's database can do to a launch's line."""
+    sid = storage.get_study_id_from_name("smoke")
+    line = storage.get_study_system_attrs(sid)[PREFIX + launch]
+    storage.set_study_system_attr(sid, PREFIX + launch, dict(line, **changes))
+
+
+def test_resume_takes_the_study_settings_from_the_storage_and_nothing_else(tmp_path):
+    """The launch's arguments live in its line in the storage (issue 30, item 3), not in a file of the study
+    folder: a resume takes the study's own settings from them; where results go and resources come from its
+    command; a line naming anything else, or a value that does not load, is exit 2 naming the record."""
     out = tmp_path / "study"
     out.mkdir()
-    given = [f"study.out_dir={out}", "study.num_samples=3", "mlflow.tracking_uri=http://127.0.0.1:5999"]
+    given = [f"study.out_dir={out}", "study.num_samples=3", "loss.lambda_id=2", "trial.cpus=0.5",
+             "mlflow.tracking_uri=http://127.0.0.1:5999"]
     study = load_study("smoke", given)
-    record_launch(study, "smoke-1", launch_arguments(study, given))
-    # the launch's other arguments come back; its destination must be given again, not read from the file
+    storage = optuna_storage(study.storage_url)
+    begin(storage, study, "smoke-1", None, launch_arguments(study, given))
+    assert not list(out.glob("*.json"))  # nothing of it in the study folder
+    stored = storage.get_study_system_attrs(storage.get_study_id_from_name("smoke"))[PREFIX + "smoke-1"]
+    assert stored["arguments"] == ["study.num_samples=3", "loss.lambda_id=2", "mlflow.tracking_uri=http://127.0.0.1:5999"]
+    # the launch's settings come back; its destination must be given again, not read from the record
     with pytest.raises(UserError, match=r"mlflow.tracking_uri=http://127.0.0.1:5999 to resume"):
         with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true"])
-    resumed = with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true", "mlflow.tracking_uri=http://127.0.0.1:5999"])
-    assert resumed.launch.study.num_samples == 3
-    # someone appends another address to launches.json: the resume is refused, nothing is sent there
-    path = out / "launches.json"
-    launches = json.loads(path.read_text())
-    launches[-1]["overrides"].append("mlflow.tracking_uri=http://127.0.0.1:9")
-    path.write_text(json.dumps(launches))
+    again = [f"study.out_dir={out}", "resume=true", "mlflow.tracking_uri=http://127.0.0.1:5999"]
+    resumed = with_stored_overrides("smoke", again)
+    assert resumed.launch.study.num_samples == 3 and resumed.engine["loss"]["lambda_id"] == 2
+    assert resumed.launch.trial.cpus == 1.0  # a resource: from this command and the study file, not the record
+    # someone adds another address or experiment to the line: refused, nothing is sent there
+    tamper(storage, "smoke-1", arguments=[*stored["arguments"], "mlflow.tracking_uri=http://127.0.0.1:9"])
     with pytest.raises(UserError, match=r"used mlflow.tracking_uri=http://127.0.0.1:9"):
-        with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true", "mlflow.tracking_uri=http://127.0.0.1:5999"])
+        with_stored_overrides("smoke", again)
+    tamper(storage, "smoke-1", arguments=[*stored["arguments"], "mlflow.experiment=elsewhere"])
+    with pytest.raises(UserError, match=r"used mlflow.experiment=elsewhere"):
+        with_stored_overrides("smoke", again)
+    # ... or resources, or values no launch would have stored: exit 2, one line naming the record
+    for bad, fragment in [("trial.cpus=64", "never stores"), ("study.max_concurrent=1000", "never stores"),
+                          ("loss.lambda_cyc=abc", "do not load"), ("train.seed=1" + "0" * 30, "do not load"),
+                          ("study.num_samples=-5", "do not load"), ("loss.lambda_cyc=1e308", "do not load")]:
+        tamper(storage, "smoke-1", arguments=[*stored["arguments"], bad])
+        with pytest.raises(UserError, match=f"launch record launch:smoke-1 with .*{fragment}") as err:
+            with_stored_overrides("smoke", again)
+        assert "\n" not in str(err.value)
+    tamper(storage, "smoke-1", arguments="rm -rf /")
+    with pytest.raises(UserError, match="not key=value arguments"):
+        with_stored_overrides("smoke", again)
+    # what the user sees: exit 2, one line naming the record, nothing started
+    tamper(storage, "smoke-1", arguments=[*stored["arguments"], "trial.cpus=64"])
+    assert_user_error(run_cli("tuning.launch", "study=smoke", *again, timeout=120), "launch:smoke-1", "trial.cpus=64")
+    assert not (out / "trials").exists()
+
+
+def test_a_launch_from_before_the_storage_held_arguments_resumes_from_its_launches_json(tmp_path):
+    """A launch interrupted on the layout of stop 37 has a line without arguments and a launches.json: its
+    resume takes the study's settings from the file, checked as a line's are."""
+    out = tmp_path / "study"
+    out.mkdir()
+    study = load_study("smoke", [f"study.out_dir={out}"])
+    storage = optuna_storage(study.storage_url)
+    begin(storage, study, "smoke-20261201-000000", None, [])
+    sid = storage.get_study_id_from_name("smoke")
+    line = storage.get_study_system_attrs(sid)[PREFIX + "smoke-20261201-000000"]
+    del line["arguments"], line["started"]
+    storage.set_study_system_attr(sid, PREFIX + "smoke-20261201-000000", line)
+    entries = [{"name": "smoke-20261201-000000", "overrides": ["study.num_samples=3", "model.ngf=12"]}]
+    (out / "launches.json").write_text(json.dumps(entries))
+    resumed = with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true"])
+    assert resumed.launch.study.num_samples == 3 and resumed.engine["model"]["ngf"] == 12
+    entries[0]["overrides"].append("mlflow.experiment=elsewhere")
+    (out / "launches.json").write_text(json.dumps(entries))
+    with pytest.raises(UserError, match="used mlflow.experiment=elsewhere"):
+        with_stored_overrides("smoke", [f"study.out_dir={out}", "resume=true"])
 
 
 def test_an_mlflow_experiment_belongs_to_one_storage(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from cyclegan.configtools import UserError
 from tuning.run.cleanup import clean_up_dead_launches
-from tuning.state.launch_state import PREFIX, check_line
+from tuning.state.launches import PREFIX, check_line
 from tuning.state.storage import study_id
 from tuning.run.reaper import session_processes
 from tuning.state.storage import optuna_storage

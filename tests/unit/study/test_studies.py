@@ -293,7 +293,10 @@ def test_a_second_launch_of_a_running_study_is_refused(tmp_path):
         result = run_cli("tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}", timeout=120)
         assert_user_error(result, "study smoke", "is already being run by pid", "(launch smoke-first)",
                           "wait for it to end")
-        assert not (out / "launches.json").exists()  # nothing of the second launch was started
+        if (out / "optuna.db").exists():  # nothing of the second launch was started: it has no line
+            from tuning.state.launches import launches_in
+            from tuning.state.storage import optuna_storage
+            assert launches_in(optuna_storage(f"sqlite:///{out / 'optuna.db'}"), ["smoke"]) == {}
     finally:
         held.close()
 
