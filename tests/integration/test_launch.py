@@ -319,12 +319,16 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
     args = ["study=smoke", "study.confirm_top=0", f"study.out_dir={out}", "study.num_samples=2", "study.max_concurrent=2",
             "trial.cpus=1", "train.epochs=2", "train.decay_epochs=2", "data.synthetic_train_size=96"]
     env = dict(os.environ, RAY_TMPDIR=str(ray_tmp))
+    # its own process group, signalled as a whole (what Ctrl+C in a terminal does; kill -9 as a process)
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, process_group=0)
     try:
         wait_for(lambda: sum(c["epoch"] >= 1 for c in peek_runs(out / "mlflow.db")) >= 2, 300,
                  "both trials past their first epoch")
-        proc.send_signal(stop_signal)
+        if stop_signal == signal.SIGKILL:
+            proc.send_signal(stop_signal)
+        else:
+            os.killpg(proc.pid, stop_signal)
         _, stderr = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import ray
@@ -24,12 +25,38 @@ def start_ray(study: Study, verbose: bool = False) -> None:
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=verbose)
             else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
-                ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
-                         logging_level="ERROR",  # Ray's start-up notices would break one-line errors
-                         log_to_driver=verbose)  # the trials' own output (ANSI-coloured) only with --verbose
+                with own_process_groups():
+                    ray.init(address="local", num_cpus=study.launch.ray.num_cpus, include_dashboard=False,
+                             logging_level="ERROR",  # Ray's start-up notices would break one-line errors
+                             log_to_driver=verbose)  # the trials' own output (ANSI-coloured) only with --verbose
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
+
+
+@contextmanager
+def own_process_groups():
+    """Ray's processes start in process groups of their own: a signal to the launcher's group (Ctrl+C in a
+    terminal; `timeout`, systemd or a batch scheduler's SIGTERM) then reaches the launcher alone, which stops
+    the trials through a GCS still alive (issue 30, item 5: it used to die with the launcher's group, and the
+    stop waited 60 s on it). Ray has no option for this: the class it starts its processes with
+    (`ray._private.services.ConsolePopen`, a subprocess.Popen) is given `process_group=0` for the call. Were it
+    renamed, nothing is wrapped and Ray's processes share the launcher's group as before."""
+    services = ray._private.services
+    original = getattr(services, "ConsolePopen", None)
+    if original is None:
+        yield
+        return
+
+    class OwnGroupPopen(original):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("process_group", 0)
+            super().__init__(*args, **kwargs)
+    services.ConsolePopen = OwnGroupPopen
+    try:
+        yield
+    finally:
+        services.ConsolePopen = original
 
 
 def bring_up(study: Study, verbose: bool) -> tuple[str | None, subprocess.Popen | None]:
