@@ -7,6 +7,7 @@ nothing marked finished that did not finish and nothing compacted, and the end h
 with each epoch logged once. Real Ray, Optuna storage and MLflow store."""
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,3 +97,27 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert not list((out / "trials").rglob("last.pt"))  # compacted once every trial had its outcome
+
+
+def test_sigterm_while_ray_starts_is_an_interrupt_not_a_silent_exit(tmp_path):
+    """`ray.init` installs a SIGTERM handler that exits at once (exit 15, nothing printed): a SIGTERM to the
+    launcher's group while Ray starts must still stop the launch as an interrupt, with the resume command."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.integration.test_launch import ray_processes, wait_for
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
+    out = tmp_path / "early"
+    proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *ARGS, f"study.out_dir={out}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, process_group=0,
+                            env=dict(os.environ, RAY_TMPDIR=str(ray_tmp)))
+    try:
+        wait_for(lambda: ray_processes(ray_tmp / "ray"), 120, "the launcher's Ray to start")  # ray.init runs
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 130, (proc.returncode, stderr[-2000:])
+    assert f"study.out_dir={out} resume=true" in stderr and "Traceback" not in stderr

@@ -294,14 +294,21 @@ def test_a_launcher_killed_while_its_ray_starts_leaves_no_ray_behind(tmp_path):
             except OSError:
                 continue
         return False
+    watcher = None
     try:
         wait_for(agents_started, 120, "the raylet's agents")
+        # an operator follows the raylet's log: that `tail -f` is theirs, not Ray's, and must outlive the reaper
+        log = next((ray_tmp / "ray").glob("session_2*/logs/raylet.out"))
+        watcher = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc.kill()
         proc.wait()
         wait_for(lambda: not ray_processes(ray_tmp / "ray"), 20, "every process of the killed launcher's Ray to end")
+        time.sleep(1.0)  # the reaper's last looks
+        assert watcher.poll() is None
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        for running in (proc, watcher):
+            if running is not None and running.poll() is None:
+                running.kill()
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
@@ -350,8 +357,18 @@ def test_interrupted_study_resumes_without_running_a_trial_twice(tmp_path, stop_
     trials = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}").trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.RUNNING] * 2  # told nothing: to be continued
     plain = stop_signal == signal.SIGKILL
-    again = run_cli("tuning.launch", *(args if plain else ["study=smoke", f"study.out_dir={out}", "resume=true"]),
-                    timeout=600, env={"RAY_TMPDIR": str(ray_tmp)})
+    watcher = None
+    if plain:  # an operator reads the crashed launch's Ray log while the next launch cleans up after it
+        log = next((ray_tmp / "ray").glob("session_2*/logs/raylet.out"))
+        watcher = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        again = run_cli("tuning.launch", *(args if plain else ["study=smoke", f"study.out_dir={out}", "resume=true"]),
+                        timeout=600, env={"RAY_TMPDIR": str(ray_tmp)})
+        assert watcher is None or watcher.poll() is None  # the clean-up ended Ray's processes only
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait()
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "2 trials" in again.stdout  # study.num_samples=2 came back from the stored arguments
     client, parents, children = runs_of(out)

@@ -21,7 +21,8 @@ from tuning.study.study import Study
 def start_ray(study: Study, verbose: bool = False) -> None:
     address = study.launch.ray.address
     try:
-        with credentials_withheld():  # Ray's processes and the trials never see the launcher's passwords
+        # Ray's processes and the trials never see the launcher's passwords; a signal while Ray starts is ours
+        with credentials_withheld(), our_sigterm_kept():
             if address:
                 ray.init(address=address, logging_level="ERROR", log_to_driver=verbose)
             else:  # "local" always starts a private instance, never a Ray someone else runs on this machine
@@ -32,6 +33,25 @@ def start_ray(study: Study, verbose: bool = False) -> None:
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200]
         raise UserError(f"cannot reach ray.address={address} ({reason}); start the cluster or fix ray.address") from None
+
+
+@contextmanager
+def our_sigterm_kept():
+    """`ray.init` first installs a SIGTERM handler that exits at once (`sys.exit(15)`, nothing printed, nothing
+    to resume said): a SIGTERM while Ray started ended the launch silently with exit 15 (seen in the
+    ten-interrupt test). For the call, Ray's installer (`ray._private.utils.set_sigterm_handler`) does nothing,
+    so the launcher's own handler (tuning/run/interrupts.py) takes it: the launch stops before its trials,
+    exit 130 with the resume command."""
+    utils = ray._private.utils
+    original = getattr(utils, "set_sigterm_handler", None)
+    if original is None:
+        yield
+        return
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = original
 
 
 @contextmanager
