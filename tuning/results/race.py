@@ -6,27 +6,25 @@ same fresh seeds. The race looks at the results after `study.confirm_seeds` seed
 `study.confirm_step` more, until `study.confirm_budget` runs would be exceeded. The seed counts of the looks
 are fixed before the race starts (`RaceDesign.looks`): a look never waits for a lucky seed.
 
-At look k each surviving candidate c gets a one-sided paired t test of "c is better than the reference"
-over the look's seeds (arms that share a seed share initial weights, data order and pool randomness, so
-the per-seed differences are what is noisy). The candidates are one family (Holm, at the look's level
-alpha_k; a dropped candidate counts as not rejected), and the levels of the looks add up to the study's
-ALPHA: alpha_k = ALPHA * n_k / sum(n_j), more where there are more seeds. By the union bound the chance that
-any candidate no better than the reference is ever called better is at most ALPHA, whatever the
-dependence between looks (benchmarks/power.py simulates it: well below ALPHA).
+At look k each surviving candidate c gets a one-sided paired t test of "c is better than the reference" over
+the look's seeds (arms that share a seed share initial weights, data order and pool randomness, so the
+per-seed differences are what is noisy). The candidates are one family (Holm, at the look's level alpha_k; a
+dropped candidate counts as not rejected), and the looks' levels add up to the study's ALPHA: alpha_k = ALPHA
+* n_k / sum(n_j), more where there are more seeds. By the union bound the chance that any candidate no better
+than the reference is ever called better is at most ALPHA, whatever the dependence between looks
+(benchmarks/power.py simulates it: well below ALPHA).
 
 After a look without a confirmation a candidate whose mean difference is not on the better side is dropped
 (it only gives up a chance to reject: the error guarantee holds). The race ends:
-- "confirmed": at the first look where a candidate is shown better; the answer is the best mean among the
-  candidates shown better at that look;
+- "confirmed": at the first look where a candidate is shown better; the answer is the best mean among those;
 - "not shown": no candidate survives, or the last look passed without a confirmation; the answer is the
   reference settings, and the page says what gain the race could have seen (`detectable_gain`).
 
-Noise model (docs/platform.md): each candidate's verdict uses its own paired differences. Seed noise
-differs between configurations (the stored tuner-check grid: seed SD 0.02 to 0.32 FID), and a pooled
-estimate would call a noisier candidate better too often; the search selects noisier candidates more often
-(a lucky draw looks good), so pooling would err exactly where it matters. The race buys degrees of freedom
-with seeds instead. The search stage's verdicts, which have no such pairs, use the study's pooled noise
-model (tuning/results/noise.py). Nothing here imports Ray, Optuna or MLflow: the dashboards replay the race too.
+Noise model (docs/platform.md): each candidate's verdict uses its own paired differences. Seed noise differs
+between configurations (the stored tuner-check grid: seed SD 0.02 to 0.32 FID); a pooled estimate would call
+a noisier candidate better too often, and the search selects noisier candidates (a lucky draw looks good).
+The race buys degrees of freedom with seeds instead; the search stage's verdicts, which have no such pairs,
+use the study's pooled noise model (tuning/results/noise.py). No Ray, Optuna or MLflow: dashboards replay it.
 """
 from __future__ import annotations
 
