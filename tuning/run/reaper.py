@@ -34,25 +34,8 @@ def is_ray_process(comm: str, cmdline: str) -> bool:
 
 def session_processes(session: str) -> list[int]:
     """Ray processes of this user whose command line names `session` or that hold a file open in it."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            comm = (proc / "comm").read_text().strip()
-            if not is_ray_process(comm, cmdline):
-                continue
-            if session in cmdline:
-                found.append(int(proc.name))
-                continue
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd).startswith(session + "/"):
-                    found.append(int(proc.name))
-                    break
-        except OSError:  # gone, or not ours
-            continue
-    return found
+    return [pid for pid, cmdline, files in ray_processes()
+            if session in cmdline or any(path.startswith(session + "/") for path in files)]
 
 
 def ray_processes() -> list[tuple[int, str, list[str]]]:
