@@ -117,6 +117,9 @@ def check_line(launch: str, line: dict) -> None:
                 and SESSION_NAME.match(path.name)):
             bad_record(launch, f"ray_session {str(session)[:200]!r}, which is not a Ray session folder "
                                "(<ray temp>/session_<date>_<pid>)")
+        if path.name.rsplit("_", 1)[1] != str(pid):  # Ray names a head's session after the pid that started it
+            bad_record(launch, f"ray_session {str(session)[:200]!r}, which is not the session its launcher (pid "
+                               f"{pid}) started")
     arguments = line.get("arguments", [])
     if not (isinstance(arguments, list) and all(isinstance(a, str) and "=" in a for a in arguments)):
         bad_record(launch, f"arguments {str(arguments)[:200]!r}, which are not key=value arguments")

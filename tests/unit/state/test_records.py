@@ -17,7 +17,7 @@ from tuning.state.storage import optuna_storage
 from tuning.study.loading import load_study
 from tuning.state.study_lock import pid_namespace
 
-SESSION = "session_2026-12-04_13-22-36_402384_14619"
+SESSION = "session_2026-12-04_13-22-36_402384_99999999"  # Ray names it after its launcher's pid
 
 
 def line(**changes) -> dict:
@@ -29,6 +29,8 @@ def line(**changes) -> dict:
     ("smoke-20261204-132233", {"ray_session": "/home/someone"}, "not a Ray session folder"),
     ("smoke-20261204-132233", {"ray_session": f"/tmp/ray/{SESSION}/../../etc"}, "not a Ray session folder"),
     ("smoke-20261204-132233", {"ray_session": f"tmp/{SESSION}"}, "not a Ray session folder"),
+    # another launcher's session (Ray names a head's session after the pid that started it)
+    ("smoke-20261204-132233", {"ray_session": "/tmp/ray/session_2026-12-04_13-22-36_402384_4242"}, "not the session"),
     ("smoke-20261204-132233", {"pid": "1; rm"}, "pid"),
     ("smoke-20261204-132233", {"status": "kill-everything"}, "status"),
     ("../../victim", {}, "not a launch name"),
