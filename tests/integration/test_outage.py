@@ -105,7 +105,9 @@ def test_results_mlflow_did_not_take_wait_in_tunes_files_and_are_logged_on_resum
     last = stderr.strip().splitlines()[-1]
     assert "did not answer at the end of the launch" in last and "resume=true" in last, last
     # the command it prints names where the results go: a resume never takes that from study.out_dir
-    assert f"study=smoke study.out_dir={out} mlflow.tracking_uri={server.url} resume=true" in last, last
+    # ... with the resources it was given (a resume takes them from its command, never from the record)
+    assert (f"study=smoke study.out_dir={out} mlflow.tracking_uri={server.url} study.max_concurrent=1 "
+            "resume=true") in last, last
     server.start()
     try:
         again = subprocess.run([sys.executable, "-m", "tuning.launch", "study=smoke", "study.confirm_top=0", f"study.out_dir={out}",
