@@ -36,7 +36,7 @@ DESTINATIONS = ("mlflow.tracking_uri", "study.storage", "ray.address", "mlflow.e
 RESOURCES = ("trial.cpus", "trial.gpus", "study.max_concurrent", "ray.num_cpus")
 ENGINE_SECTIONS = ("data", "model", "loss", "optim", "train", "eval")
 NOT_TAKEN = ("study.out_dir", "study.storage", "study.max_concurrent", "study.new_history", "study.shared_out_dir")
-LEGACY = "launches.json"  # where launches before stop 38 kept their arguments (read once, on their resume)
+LEGACY = "launches.json"  # where launches before stop 37 kept their arguments (read once, on their resume)
 
 
 # -- the line: written by the launch, read by the next ----------------------------------------------------
@@ -152,7 +152,7 @@ def destinations(study: Study) -> dict[str, str | None]:
 
 
 def stored_arguments(study: Study, launch: str, line: dict) -> list[str]:
-    """The arguments `launch` was started with (a launch from before stop 38: from the study folder's
+    """The arguments `launch` was started with (a launch from before stop 37: from the study folder's
     launches.json, checked the same way)."""
     if "arguments" in line:
         return line["arguments"]

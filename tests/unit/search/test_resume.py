@@ -133,7 +133,7 @@ def test_resume_takes_the_study_settings_from_the_storage_and_nothing_else(tmp_p
 
 
 def test_a_launch_from_before_the_storage_held_arguments_resumes_from_its_launches_json(tmp_path):
-    """A launch interrupted on the layout of stop 37 has a line without arguments and a launches.json: its
+    """A launch interrupted on the layout of stop 36 has a line without arguments and a launches.json: its
     resume takes the study's settings from the file, checked as a line's are."""
     out = tmp_path / "study"
     out.mkdir()
