@@ -6,9 +6,10 @@ searcher, the records and the tracker read one flag and one rule without importi
 """
 from __future__ import annotations
 
+import math
 import threading
 
-from tuning.results.objective import FINAL
+from tuning.results.objective import FINAL, OBJECTIVE
 
 STOPPING = threading.Event()  # set by the first SIGINT/SIGTERM of this launcher process
 
@@ -28,10 +29,21 @@ OUTCOMES = ("complete", "stopped", "failed", "interrupted")
 def outcome_of(result: dict | None, error: bool = False) -> str:
     """How a trial that Tune reports as ended ended, from its last result: `interrupted` (the launcher's stop
     signal ended it before its final evaluation: its record stays running, its run is marked KILLED, resume
-    continues it), `failed` (an error, or no result at all), `complete` (its final evaluation reached) or
-    `stopped` (ended early by the scheduler). The trial records and the MLflow writer both read this."""
+    continues it), `failed` (an error, no result at all, or no finite objective), `complete` (its final
+    evaluation reached) or `stopped` (ended early by the scheduler).
+
+    The one classification of a trial's end: the Optuna searchers (which state Optuna is told), the seed
+    repeaters (which seeds count towards a configuration's mean), the trial records, the MLflow writer and
+    the console all read it. A configuration's mean over seeds is told as {objective, final: true}."""
     if ended_by_interrupt(result, error):
         return "interrupted"
-    if error or not result:
+    if error or not result or not _finite(result.get(OBJECTIVE)):
         return "failed"
     return "complete" if result.get(FINAL) else "stopped"
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -10,6 +10,7 @@ import math
 from ray import tune
 
 from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
+from tuning.results.outcome import outcome_of
 from tuning.results.run_layout import TAG_STAGE
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import error_text, trial_number
@@ -44,11 +45,16 @@ class ConsoleReporter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
-        if last.get(FINAL):
+        outcome = outcome_of(last)
+        if outcome == "complete":
             say(f"{self.name(trial)}  FINISHED  {self.study.launch.study.metric} {last.get(OBJECTIVE, math.nan):.4g}")
-        else:
+        elif outcome == "stopped":
             say(f"{self.name(trial)}  STOPPED by ASHA at epoch {int(last.get('epoch', 0))} (behind the others at "
                 "that point; not ranked against complete trials)")
+        elif outcome == "interrupted":
+            say(f"{self.name(trial)}  INTERRUPTED at epoch {int(last.get('epoch', 0))} (resume=true continues it)")
+        else:
+            say(f"{self.name(trial)}  FAILED: it ended without a finite {self.study.launch.study.metric}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         say(f"{self.name(trial)}  FAILED: {error_text(trial)}")

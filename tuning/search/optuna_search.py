@@ -19,7 +19,7 @@ from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tuning.results.objective import FINAL, OBJECTIVE
-from tuning.results.outcome import ended_by_interrupt
+from tuning.results.outcome import outcome_of
 from tuning.results.seeds import configuration_value
 from tuning.state.storage import existing_trials, optuna_storage
 from tuning.study.study import Study
@@ -96,8 +96,6 @@ class StudySearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         self._completed_trials.add(trial_id)
-        if ended_by_interrupt(result, error):
-            return  # left RUNNING: resume=true continues it (tuning/run/interrupts.py)
         tell_outcome(self._ot_study, self._ot_trials[trial_id], result, error)
 
 
@@ -111,24 +109,28 @@ def report_value(ot_trial, result: dict) -> None:
             pass  # the storage already holds this trial's final value
 
 
+# What Optuna is told of each way a trial ends (tuning/results/outcome.py classifies the end); an interrupted
+# trial is told nothing: it stays RUNNING and resume=true continues it (tuning/run/interrupts.py).
+OPTUNA_STATE = {"complete": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED,
+                "failed": optuna.trial.TrialState.FAIL}
+
+
 def tell_outcome(ot_study: optuna.Study, ot_trial, result: dict | None, error: bool) -> None:
     """Finish an Optuna trial from the result that ended its Tune trial: COMPLETE with its final objective,
-    PRUNED when the scheduler stopped it (Optuna keeps its last intermediate value), FAIL on error."""
-    if not error and result and OBJECTIVE in result and "epoch" in result:
+    PRUNED when the scheduler stopped it (Optuna keeps its last intermediate value), FAIL on error; nothing
+    when the launcher's stop interrupted it."""
+    outcome = outcome_of(result, error)
+    if outcome == "interrupted":
+        return
+    if outcome != "failed" and "epoch" in result:
         # Ray hands a result that ends the trial (a scheduler's stop, max_t) to on_trial_complete only:
         # it is an evaluation like the others, and for a stopped trial the value Optuna keeps.
         report_value(ot_trial, result)
-    if error or not result or OBJECTIVE not in result:
-        state, value = optuna.trial.TrialState.FAIL, None
-    elif result.get(FINAL, True):  # Ray's Repeater sends only {objective: mean over seeds}; it runs
-        # without a scheduler (study validation), so its trials always reach their final evaluation
-        state, value = optuna.trial.TrialState.COMPLETE, float(result[OBJECTIVE])
-    else:
-        state, value = optuna.trial.TrialState.PRUNED, None  # Optuna keeps the last intermediate value
+    value = float(result[OBJECTIVE]) if outcome == "complete" else None
     try:
-        ot_study.tell(ot_trial, value, state=state)
+        ot_study.tell(ot_trial, value, state=OPTUNA_STATE[outcome])
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-        pass  # already finished, or a non-finite value (told FAIL by Optuna)
+        pass  # already finished
 
 
 def fail_orphans(storage: optuna.storages.BaseStorage, name: str, launches: set[str]) -> int:
@@ -220,15 +222,15 @@ class SeedRepeater(Repeater):
         configuration_value: the same state and value whichever seed failed or ended last (Ray's Repeater
         passes on the last seed's error flag, so one failed seed made the configuration FAIL only if it
         ended last)."""
-        if ended_by_interrupt(result, error):
+        outcome = outcome_of(result, error)
+        if outcome == "interrupted":
             return  # its configuration stays RUNNING in Optuna; resume=true finishes it (tuning/search/resume.py)
         if result:  # the last result of a trial can arrive here only
             self._note(trial_id, result)
         group = self._trial_id_to_group.get(trial_id)
         if group is None:
             return
-        final = not error and result and OBJECTIVE in result and result.get(FINAL, True)
-        group.report(trial_id, float(result[OBJECTIVE]) if final else math.nan)
+        group.report(trial_id, float(result[OBJECTIVE]) if outcome == "complete" else math.nan)
         if group.finished_reporting():
             value = configuration_value([None if math.isnan(v) else v for v in group.scores()])
             self.searcher.on_trial_complete(group.primary_trial_id,

@@ -19,7 +19,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from tuning.results.objective import FINAL, OBJECTIVE
-from tuning.results.outcome import ended_by_interrupt, outcome_of
+from tuning.results.outcome import outcome_of
 from tuning.results.seeds import configuration_value
 from tuning.search.optuna_search import report_value, tell_outcome
 from tuning.state.trial_records import TrialRecord, TrialRecords
@@ -141,13 +141,13 @@ class ResumedTrials(Wrapper):
             return
         config = self.mine.pop(trial_id)
         ot_trial = self.ot_trial(config)
-        if ot_trial is None or ended_by_interrupt(result, error):
+        outcome = outcome_of(result, error)
+        if ot_trial is None or outcome == "interrupted":
             return
         if self.seeds == 1:
             return tell_outcome(self.ot_study, ot_trial, result, error)
-        ok = not error and result and result.get(FINAL) and math.isfinite(float(result.get(OBJECTIVE, math.nan)))
         group = self.finals.setdefault(config[OPTUNA_NUMBER], {})
-        group[int(config.get(REPEAT_INDEX, 0))] = float(result[OBJECTIVE]) if ok else None
+        group[int(config.get(REPEAT_INDEX, 0))] = float(result[OBJECTIVE]) if outcome == "complete" else None
         if len(group) == self.seeds:  # every seed has ended: the configuration's one objective (tuning/results/seeds.py)
             mean = configuration_value(list(group.values()))
             tell_outcome(self.ot_study, ot_trial, {OBJECTIVE: mean, FINAL: True} if mean is not None else None,

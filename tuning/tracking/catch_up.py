@@ -9,27 +9,12 @@ then marks each run as its record in the storage says (tuning/state/trial_record
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuning.results.objective import FINAL
 from tuning.state.trial_records import TrialRecord, TrialRecords
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import BEHIND, MlflowTracker, tune_results
-
-
-@dataclass
-class TrialFiles:
-    """What the tracker needs of a Tune trial, read from one of its folders."""
-    trial_id: str
-    config: dict
-    path: str
-    status: str
-    last_result: dict = field(default_factory=dict)
-    local_path: None = None
-
-    def get_error(self):
-        return None
 
 
 def first_epoch(folder: Path) -> int:
@@ -52,20 +37,19 @@ def catch_up(study: Study, tracker: MlflowTracker, launch: str, records: list[Tr
         folders = trial_folders(study, launch, record.key)
         if not folders:
             continue
-        status = {"complete": "TERMINATED", "stopped": "TERMINATED", "failed": "ERROR"}.get(record.status, "RUNNING")
+        last: dict = {}
         for folder in folders:
-            results = tune_results(TrialFiles(record.key, record.config, str(folder), status))
-            trial = TrialFiles(record.key, record.config, str(folder), status, results[-1] if results else {})
+            results = tune_results(folder)
+            last = results[-1] if results else last
             for result in results:
-                tracker.log_result(trial, result)
+                tracker.log_result(record.key, record.config, result)
             for checkpoint in sorted(folder.glob("checkpoint_*")):
                 if (checkpoint / "metrics.json").is_file():
-                    tracker.log_checkpoint(trial, checkpoint)
-        trial.last_result = dict(trial.last_result, **{FINAL: record.status == "complete"})
-        if record.status in ("complete", "stopped"):
-            tracker.finish(trial)
+                    tracker.log_checkpoint(record.key, record.config, checkpoint)
+        if record.status in ("complete", "stopped"):  # the record's outcome, not the files': it is the decided one
+            tracker.finish(record.key, record.config, dict(last, **{FINAL: record.status == "complete"}))
         elif record.status == "failed":
-            tracker.fail(trial)
+            tracker.fail(record.key, record.config, "the trial failed")
     (study.out_dir / BEHIND).unlink(missing_ok=True)
 
 

@@ -27,3 +27,9 @@ def test_after_the_stop_signal_only_a_trial_short_of_its_final_evaluation_is_int
     assert outcome_of(None) == "interrupted"  # stopped before its first report
     assert outcome_of(LAST_OF_A_FINISHED_TRIAL) == "complete"  # it reached its end before the stop took hold
     assert outcome_of(LAST_OF_A_STOPPED_TRIAL, error=True) == "failed"  # an error is an error, signal or not
+
+
+def test_a_result_without_a_finite_objective_is_failed():
+    assert outcome_of({OBJECTIVE: float("nan"), "epoch": 4, FINAL: True}) == "failed"
+    assert outcome_of({"epoch": 4, FINAL: True}) == "failed"
+

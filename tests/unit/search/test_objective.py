@@ -67,7 +67,7 @@ def test_the_searcher_stores_stopped_trials_pruned_and_seeds_the_reference(tmp_p
     searcher.on_trial_result("r0", {"objective": 3.0, "epoch": 4})
     searcher.on_trial_complete("r0", {"objective": 3.0, "epoch": 4, "final": True})      # ran to the end
     searcher.on_trial_complete("r1", None, error=True)
-    searcher.on_trial_complete("r2", {"objective": 2.5})  # what Ray's Repeater sends: the mean over seeds
+    searcher.on_trial_complete("r2", {"objective": 2.5, "final": True})  # what SeedRepeater sends: the mean over seeds
     numbers = {tid: config["__optuna_number__"] for tid, config in configs.items()}  # each config names its trial
     trials = {tid: optuna.load_study(study_name="smoke", storage=storage).trials[n] for tid, n in numbers.items()}
     assert trials["x"].state == optuna.trial.TrialState.PRUNED
