@@ -22,32 +22,35 @@ def without_credentials(study: Study) -> None:
     study.launch.mlflow.tracking_uri, study.launch.study.storage = clean["mlflow.tracking_uri"], clean["study.storage"]
 
 
-def check(study: Study) -> str | None:
-    """Validate everything before anything is created; the launch to resume (resume=true) or None."""
+def check(study: Study) -> tuple[str | None, str]:
+    """Validate everything before anything is created. (the launch to resume, or None; the history this launch
+    searches in: the resumed launch's, the newest matching one, or the study's name for its first).
+
+    The study itself is not changed past its credentials: which history a launch uses is the launch's."""
     without_credentials(study)
     check_out_dir(study)
     check_storage(study)
     existing = None if not_yet_created(study.storage_url) else optuna_storage(study.storage_url)
-    previous = None
+    previous, history = None, ""
     if study.launch.resume:
         newest = last_launch(existing, study) if existing is not None else None
         if newest is None or newest[1].get("status") == "complete":
             raise UserError(f"resume=true but {study.out_dir} holds no interrupted launch of {study.name}; "
                             "drop resume=true to start the study")
-        previous, study.history = newest[0], newest[1].get("history") or study.name
+        previous, history = newest[0], newest[1].get("history") or study.name
     address = study.launch.ray.address
     if address and address != "auto":
         check_reachable(address)
     check_tracking(study)
     if existing is not None:  # a continuation: the same settings as the stored trials
-        study.history = study.history or choose_history(study, existing)
-        stored = stored_study(existing, study.optuna_name)
+        history = history or choose_history(study, existing)
+        stored = stored_study(existing, history)
         check_continuation(study, stored)
         if stored is not None:  # every stored trial checked before the launch acts on any (issue 30)
-            for record in TrialRecords(existing, study.optuna_name).all():
+            for record in TrialRecords(existing, history).all():
                 check_config(study, record)
     if not not_yet_created(study.tracking_uri):
         check_owner(MlflowClient(study.tracking_uri), study,
                     storage_identity(existing, study, create=False) if existing is not None else None)
     prepare_inputs(study)
-    return previous
+    return previous, history or study.name

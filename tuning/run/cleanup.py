@@ -43,7 +43,7 @@ def clean_up_dead_launches(study: Study, storage, own_session: str | None, histo
                 except OSError:
                     pass
             remove_staging(session, [p.name for p in study.out_dir.glob(f"{launch}*")] or [launch])
-        set_status(storage, line.get("history") or study.optuna_name, launch, "killed")
+        set_status(storage, line.get("history") or study.name, launch, "killed")
         cleaned.append(launch)
     for staged in (study.out_dir / TRIALS).glob(f"*/{STAGING}*"):
         shutil.rmtree(staged, ignore_errors=True)

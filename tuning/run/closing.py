@@ -37,11 +37,11 @@ def say_how_to_resume(study: Study, launch, records: list | None = None) -> None
     launch's trial records when the caller holds them already."""
     try:
         if records is None:
-            records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode).of_launch(launch.name)
+            records = TrialRecords(launch.storage, launch.history, study.launch.study.mode).of_launch(launch.name)
         ended = str(sum(r.ended for r in records if r.stage == "search"))
     except Exception:  # noqa: BLE001 (the storage gone too: the command is what matters)
         ended = "?"
-    print(f"study {study.name} interrupted after {ended} of {study.num_trials} trials; continue it with "
+    print(f"study {study.name} interrupted after {ended} of {study.launch_trials(launch.continuing)} trials; continue it with "
           f"(the launch's study settings are reused from its record in the storage):\n  {resume_command(study)}",
           file=sys.stderr)
     if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):

@@ -23,7 +23,7 @@ def run(study: Study, launch: Launch, verbose: bool) -> None:
     trainable = tune.with_resources(tune.with_parameters(run_trial, study=study),
                                     {"cpu": study.launch.trial.cpus, "gpu": study.launch.trial.gpus})
     if launch.resumed:  # what MLflow did not take before (a server down at the end), from the trials' files
-        catch_up_launch(study, launch.storage, launch.name, launch.experiment_id, launch.parent_run_id)
+        catch_up_launch(study, launch.storage, launch.history, launch.name, launch.experiment_id, launch.parent_run_id)
     results, complete = search_stage(study, launch, trainable, verbose)
     launch.results.append(results)
     if complete and not interrupted() and all_logged(study):

@@ -15,18 +15,18 @@ from tuning.tracking.parent_run import check_all_logged, close_launch
 
 
 def finish(study: Study, launch: Launch) -> int:
-    records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode).of_launch(launch.name)
+    records = TrialRecords(launch.storage, launch.history, study.launch.study.mode).of_launch(launch.name)
     try:
         check_all_logged(study)  # the tracker could not log everything: say so, mark nothing
         if launch.complete:
-            fail_orphans(launch.storage, study.optuna_name, launch.own_launches)
-        best = close_launch(launch.client, study, launch.experiment_id, launch.parent_run_id, launch.complete)
+            fail_orphans(launch.storage, launch.history, launch.own_launches)
+        best = close_launch(launch.client, study, launch.history, launch.experiment_id, launch.parent_run_id, launch.complete)
     except (MlflowException, OSError) as exc:
         stop_ray(experiments(study, launch))
         mlflow_unreachable(study, exc)
         return 1
     if launch.complete:  # every trial has its final outcome and all of it is in MLflow: nothing left to resume
-        complete_launch(launch.storage, study, launch.name, records, experiments(study, launch))
+        complete_launch(launch.storage, study, launch.history, launch.name, records, experiments(study, launch))
     stop_ray(experiments(study, launch))
     if not launch.complete:
         say_how_to_resume(study, launch, records)

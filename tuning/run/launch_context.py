@@ -1,4 +1,7 @@
-"""What one launch holds while it runs. Only the phases (check, acquire, execute, finish) set its fields."""
+"""What one launch holds while it runs. Only the phases (check, acquire, execute, finish) set its fields.
+
+The study (tuning/study/study.py) is the definition and never changes during a launch; which of its histories
+this launch searches in, and whether that history already holds trials, belong to the launch."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,14 +10,14 @@ from tuning.study.study import Study
 
 
 @dataclass
-
-
 class Launch:
     name: str
     resumed: bool
+    history: str             # the Optuna study of this launch's history (tuning/state/history.py)
     storage: object
     client: object
     own_launches: set[str]
+    continuing: bool = False  # its history already held trials: the reference's seeds are not queued again
     lock: object = None
     reaper: object = None  # its pipe is held open for the life of this process
     experiment_id: str = ""

@@ -77,16 +77,16 @@ def announce(study: Study, launch, so_far: tuple[int, str | None] = (0, None)) -
     history holds and its answer, tuning.tracking.parent_run.history_so_far) or resumes an interrupted launch
     (issue 30); for a new history, also what became of the earlier ones."""
     if study.launch.study.new_history and not launch.resumed:
-        print(f"study {study.name}: a new history, {study.optuna_name} (the earlier ones stay in the storage and "
+        print(f"study {study.name}: a new history, {launch.history} (the earlier ones stay in the storage and "
               "in MLflow, linked from this launch's parent run)", flush=True)
     trials, answer = so_far
     if launch.resumed:
         what = f"resumes the interrupted launch {launch.name}"
-    elif study.continuing:
-        what = (f"continues its history {study.optuna_name} ({trials} trial(s) so far; its answer so far: "
+    elif launch.continuing:
+        what = (f"continues its history {launch.history} ({trials} trial(s) so far; its answer so far: "
                 f"{answer or 'none yet'})")
     else:
         what = "starts a new study" if not study.launch.study.new_history else "starts the new history"
-    print(f"study {study.name}: {what}; {study.num_trials} trials, objective: {study.launch.study.metric} at the "
+    print(f"study {study.name}: {what}; {study.launch_trials(launch.continuing)} trials, objective: {study.launch.study.metric} at the "
           f"final evaluation ({study.launch.study.mode}); MLflow {redact(study.tracking_uri)} run "
           f"{launch.parent_run_id}", flush=True)

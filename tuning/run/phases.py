@@ -25,8 +25,8 @@ from tuning.study.study import Study
 def run_study(study: Study, overrides: list[str] = (), verbose: bool = False) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "A new study created in RDB ..." on stderr
     listen()  # from here on Ctrl+C and SIGTERM stop the launch cleanly (exit 130)
-    previous = check(study)
-    launch = acquire(study, previous, list(overrides), verbose)
+    previous, history = check(study)
+    launch = acquire(study, previous, history, list(overrides), verbose)
     try:
         run(study, launch, verbose)
     except BaseException as exc:

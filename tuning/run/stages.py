@@ -88,7 +88,7 @@ def search_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tupl
     A new launch first takes over the unfinished trials of earlier launches whose launchers are gone (the
     study's lock is held: none runs now) and runs them from their checkpoints, then proposes its own."""
     s, storage = study.launch.study, launch.storage
-    records = TrialRecords(storage, study.optuna_name, s.mode)
+    records = TrialRecords(storage, launch.history, s.mode)
     before = [r for r in records.of_launch(launch.name) if r.stage == "search"] if launch.resumed else []
     adopted = [r for r in records.all() if r.stage == "search" and not r.ended and r.launch != launch.name]
     for record in adopted:  # from now on this launch's: its end, its compaction
@@ -96,18 +96,18 @@ def search_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tupl
         records.put(record)
     numbers = {r.number for r in adopted if r.number is not None}
     siblings = [r for r in records.all() if r.ended and r.number in numbers and r not in before]  # ended seeds
-    left = max(0, study.num_trials - len(before))  # trials the interrupted launch had not started
+    left = max(0, study.launch_trials(launch.continuing) - len(before))  # trials the interrupted launch had not started
     proposals = max(0, left - len(missing_seeds(before, s.seeds)))
-    searcher = make_searcher(study, storage, launch.name) if proposals else None
+    searcher = make_searcher(study, storage, launch.name, launch.history) if proposals else None
     if before or adopted:
-        searcher = ResumedTrials(searcher, before + adopted + siblings, s.seeds, stored_study(storage, study.optuna_name))
+        searcher = ResumedTrials(searcher, before + adopted + siblings, s.seeds, stored_study(storage, launch.history))
     count = (len(searcher.queue) + proposals) if isinstance(searcher, ResumedTrials) else proposals
     if adopted:
         print(f"study {study.name}: {len(adopted)} unfinished trial(s) of an earlier launch run first, each from "
               "its checkpoint", flush=True)
     if count == 0:
         return None, not interrupted()
-    tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
+    tracker = MlflowTracker(study, launch.history, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
     tuner = tune.Tuner(trainable,
                        tune_config=tune_config(study, named_and_limited(study, searcher, records, launch),
                                                make_scheduler(study, before + adopted), count),
@@ -122,12 +122,12 @@ def confirmation_stage(study: Study, launch: Launch, trainable, verbose: bool) -
     of each look that ran, complete.) The race's state is replayed from the study's records at every
     look, so a resumed launch re-runs the look's trials that had not ended (each from its checkpoint),
     skips those that had, and goes on exactly where the interrupted one stood."""
-    optuna_study = stored_study(launch.storage, study.optuna_name)
+    optuna_study = stored_study(launch.storage, launch.history)
     due = plan(study, optuna_study) if optuna_study is not None else None
     if due is None:
         return [], True
     round_, top, reference = due
-    records = TrialRecords(launch.storage, study.optuna_name, study.launch.study.mode)
+    records = TrialRecords(launch.storage, launch.history, study.launch.study.mode)
     held = records.all()
     race = stored_design(held, round_)
     if race is None:  # a new round: sized now, from the noise its history has measured
@@ -189,7 +189,7 @@ def run_look(study: Study, launch: Launch, trainable, verbose: bool, records: Tr
             todo.append(dict(config, **{TRIAL_KEY: record.key}))  # continues from its checkpoint
     if not todo:
         return None
-    tracker = MlflowTracker(study, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
+    tracker = MlflowTracker(study, launch.history, study.tracking_uri, launch.experiment_id, launch.parent_run_id)
     searcher = named_and_limited(study, FixedTrials(todo, OBJECTIVE, s.mode), records, launch)
     tuner = tune.Tuner(trainable,
                        tune_config=tune_config(study, searcher, FIFOScheduler(), len(todo)),

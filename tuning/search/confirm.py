@@ -35,6 +35,7 @@ import optuna
 
 from tuning.results.race import RaceDesign
 from tuning.results.race_design import confirm_offsets, design_text, noise_of
+from tuning.state.history import choose_history
 from tuning.state.storage import not_yet_created, optuna_storage, study_id
 from tuning.state.trial_records import TrialRecords
 from tuning.study.study import Study, grid_cells
@@ -69,15 +70,17 @@ def reference_configuration(study: Study) -> dict | None:
     return next((cell for cell in grid_cells(study) if study.is_reference(cell)), None) if study.is_grid else None
 
 
-def history_noise(study: Study):
-    """The noise model of the study's stored history (None: no storage or no complete trial yet). Read-only."""
+def history_noise(study: Study, history: str | None = None):
+    """The noise model of the study's stored `history` (by default the one a launch now would continue:
+    tuning.state.history.choose_history; None: no storage or no complete trial yet). Read-only."""
     if not_yet_created(study.storage_url):
         return None
     try:
         storage = optuna_storage(study.storage_url)
-        if study_id(storage, study.optuna_name, create=False) is None:
+        history = history or choose_history(study, storage)
+        if study_id(storage, history, create=False) is None:
             return None
-        records = TrialRecords(storage, study.optuna_name, study.launch.study.mode).all()
+        records = TrialRecords(storage, history, study.launch.study.mode).all()
     except Exception:  # no such history yet, or unreadable: the dry run states the default
         return None
     return noise_of(study, records)

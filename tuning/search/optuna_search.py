@@ -174,16 +174,19 @@ def startup_trials(study: Study) -> int:
     return s.n_startup_trials if s.n_startup_trials > 0 else min(10, max(4, study.num_trials // 8))
 
 
-def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None, launch: str = ""):
-    """A new launch of a study whose storage already has trials continues it: TPE learns from all of
-    them, and the baseline, evaluated by the first launch, is not queued again. Optuna optimises the
-    study's `objective` (tuning/results/objective.py), the value every report ranks by."""
+def make_searcher(study: Study, storage: optuna.storages.BaseStorage | None = None, launch: str = "",
+                  history: str | None = None):
+    """The searcher of a launch in `history` (the study's first, named after it, by default). A launch whose
+    history already has trials continues it: TPE learns from all of them, and the baseline, evaluated by the
+    first launch, is not queued again. Optuna optimises the study's `objective` (tuning/results/objective.py),
+    the value every report ranks by."""
     s = study.launch.study
+    history = history or study.name
     storage = storage or optuna_storage(study.storage_url)
-    done = existing_trials(storage, study.optuna_name)
+    done = existing_trials(storage, history)
     baseline = None if done else study.baseline_point()
     searcher = StudySearch(space=SearchSpace(study), metric=OBJECTIVE, mode=s.mode, sampler=make_sampler(study, done),
-                           study_name=study.optuna_name, storage=storage,
+                           study_name=history, storage=storage,
                            baseline_points=[baseline] * study.reference_repeats if baseline else None,
                            launch=launch)
     if s.seeds > 1:

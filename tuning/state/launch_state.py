@@ -54,23 +54,24 @@ def claim(client, experiment_id: str, study: Study, identity: str) -> None:
     client.set_experiment_tag(experiment_id, OWNER_STORAGE_TAG, redact(study.storage_url))
 
 
-def complete_launch(storage, study: Study, launch: str, records, experiments: list[str]) -> None:
+def complete_launch(storage, study: Study, history: str, launch: str, records, experiments: list[str]) -> None:
     """Every trial of the launch has its final outcome and all of it is in MLflow: the launch is recorded
     complete (nothing left to resume) and its trials' engine state is compacted."""
-    set_status(storage, study.optuna_name, launch, "complete")
+    set_status(storage, history, launch, "complete")
     compact_launch(study.out_dir, records, experiments)
 
 
-def continues_history(study: Study, storage, resumed: bool) -> bool:
+def continues_history(storage, history: str, resumed: bool) -> bool:
     """Whether this launch continues a history that has trials already (then it does not queue the reference
     seeds again); a resumed launch is a continuation if the launch it resumes was one."""
     if resumed:
-        return launches_of_history(storage, study.optuna_name) > 1
-    return existing_trials(storage, study.optuna_name) > 0
+        return launches_of_history(storage, history) > 1
+    return existing_trials(storage, history) > 0
 
 
-def open_launch(storage, study: Study, name: str, overrides: list[str] | None, ray_session: str | None) -> None:
+def open_launch(storage, study: Study, history: str, name: str, overrides: list[str] | None,
+                ray_session: str | None) -> None:
     """The launch's records: its arguments (a new launch: `overrides`; a resumed one keeps its own, None), its
     line (running, where its launcher and Ray run) and the settings its history was started with."""
-    begin(storage, study, name, ray_session, None if overrides is None else launch_arguments(study, overrides))
-    record_settings(study, stored_study(storage, study.optuna_name))  # begin() created it if new
+    begin(storage, study, history, name, ray_session, None if overrides is None else launch_arguments(study, overrides))
+    record_settings(study, stored_study(storage, history))  # begin() created it if new

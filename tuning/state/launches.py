@@ -40,12 +40,14 @@ LEGACY = "launches.json"  # where launches before stop 37 kept their arguments (
 
 
 # -- the line: written by the launch, read by the next ----------------------------------------------------
-def begin(storage, study: Study, launch: str, ray_session: str | None, arguments: list[str] | None) -> None:
-    """The launch's line, `running`; a resumed launch (`arguments` None) keeps its arguments and start time."""
-    sid = study_id(storage, study.optuna_name, study.launch.study.mode)
+def begin(storage, study: Study, history: str, launch: str, ray_session: str | None,
+          arguments: list[str] | None) -> None:
+    """The launch's line in its `history`, `running`; a resumed launch (`arguments` None) keeps its arguments
+    and start time."""
+    sid = study_id(storage, history, study.launch.study.mode)
     earlier = storage.get_study_system_attrs(sid).get(PREFIX + launch) or {}
     storage.set_study_system_attr(sid, PREFIX + launch, {
-        "status": "running", "history": study.optuna_name, "host": socket.gethostname(), "pid": os.getpid(),
+        "status": "running", "history": history, "host": socket.gethostname(), "pid": os.getpid(),
         "process_start": process_start(os.getpid()), "pid_namespace": pid_namespace(), "ray_session": ray_session,
         "started": earlier.get("started", time.time()),
         "arguments": earlier.get("arguments", []) if arguments is None else arguments})

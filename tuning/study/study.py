@@ -58,18 +58,11 @@ class Study:
     engine: dict                                    # nested engine base values
     search: dict[str, Distribution]
     launch: LaunchConfig
-    continuing: bool = False                        # the storage already holds trials of this study
-    history: str = ""                               # the Optuna study of this launch's history (tuning/state/history.py)
     compare: dict[str, str] = field(default_factory=dict)  # arm -> the arm one term away (tuning/study/comparators.py)
     source: str = ""                                # the study= it was loaded from: a name, or a path to its YAML
     _base: Config | None = field(default=None, repr=False, compare=False)
 
     # -- paths and names --------------------------------------------------------------------------
-    @property
-    def optuna_name(self) -> str:
-        """The Optuna study this launch searches in: its history (the study name for the first one)."""
-        return self.history or self.name
-
     @property
     def out_dir(self) -> Path:
         return Path(self.launch.study.out_dir or Path("runs") / "studies" / self.name).expanduser().resolve()
@@ -106,9 +99,14 @@ class Study:
 
     @property
     def num_trials(self) -> int:
-        """Trials of this launch: the configurations times their seeds, plus the reference's extra seeds
-        (the first launch only: a continuation does not queue the reference again)."""
-        extra = self.reference_repeats - 1 if not self.continuing and self.baseline_point() else 0
+        """Trials of the study's first launch: the configurations times their seeds, plus the reference's
+        extra seeds. The budget the race and TPE's start-up are sized from."""
+        return self.launch_trials(continuing=False)
+
+    def launch_trials(self, continuing: bool) -> int:
+        """Trials of one launch; a launch that continues a history (tuning/run/launch_context.py) does not
+        queue the reference's extra seeds again."""
+        extra = self.reference_repeats - 1 if not continuing and self.baseline_point() else 0
         return self.num_configurations * self.launch.study.seeds + extra
 
     # -- trial configs ----------------------------------------------------------------------------

@@ -53,10 +53,10 @@ def catch_up(study: Study, tracker: MlflowTracker, launch: str, records: list[Tr
     (study.out_dir / BEHIND).unlink(missing_ok=True)
 
 
-def catch_up_launch(study: Study, storage, launch: str, experiment_id: str, parent_run_id: str) -> None:
+def catch_up_launch(study: Study, storage, history: str, launch: str, experiment_id: str, parent_run_id: str) -> None:
     """`catch_up` for a resumed launch: its trials' records read from the storage, one tracker on its runs."""
-    tracker = MlflowTracker(study, study.tracking_uri, experiment_id, parent_run_id)
-    catch_up(study, tracker, launch, TrialRecords(storage, study.optuna_name).of_launch(launch))
+    tracker = MlflowTracker(study, history, study.tracking_uri, experiment_id, parent_run_id)
+    catch_up(study, tracker, launch, TrialRecords(storage, history).of_launch(launch))
 
 
 def all_logged(study: Study) -> bool:

@@ -105,8 +105,8 @@ class MlflowTracker(tune.Callback):
     its config and what it reported, so the next launch's catch-up (tuning/tracking/catch_up.py) logs from
     the trials' files through the same methods."""
 
-    def __init__(self, study: Study, tracking_uri: str, experiment_id: str, parent_run_id: str):
-        self.study, self.tracking_uri = study, tracking_uri
+    def __init__(self, study: Study, history: str, tracking_uri: str, experiment_id: str, parent_run_id: str):
+        self.study, self.history, self.tracking_uri = study, history, tracking_uri
         self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
         self.commit = git_commit()
         self.runs: dict[str, str] = {}          # trial key -> run_id
@@ -149,7 +149,7 @@ class MlflowTracker(tune.Callback):
 
     def create_run(self, key: str, config: dict) -> str:
         cfg = self.study.engine_config(config)
-        tags = {"mlflow.parentRunId": self.parent_run_id, TAG_STUDY: self.study.name, TAG_HISTORY: self.study.optuna_name,
+        tags = {"mlflow.parentRunId": self.parent_run_id, TAG_STUDY: self.study.name, TAG_HISTORY: self.history,
                 TAG_TRIAL: key, TAG_SEED: str(cfg.train.seed), "dataset": cfg.data.name, "backbone": cfg.eval.backbone,
                 "git_commit": self.commit}
         for name in self.study.search:

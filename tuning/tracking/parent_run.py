@@ -68,12 +68,12 @@ def trial_objective(run) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def history_so_far(client: MlflowClient, experiment_id: str, study: Study) -> tuple[int, str | None]:
+def history_so_far(client: MlflowClient, experiment_id: str, study: Study, history: str) -> tuple[int, str | None]:
     """What a continuing launch's first line says: the trials the study's current history holds in MLflow, and
     its answer so far ("t0003, fid=4.278": the run marked best=true, with the value the launch that marked it
     logged; the mean over fresh seeds when a confirmation race chose it), None before any launch ended."""
     runs = [r for r in study_trial_runs(client, experiment_id, study.name)
-            if history_of(r, study.name) == study.optuna_name]
+            if history_of(r, study.name) == history]
     trials = {r.data.tags.get(TAG_TRIAL) for r in runs if r.data.tags.get(TAG_STAGE, "search") == "search"} - {None}
     best = next((r for r in runs if r.data.tags.get(TAG_BEST) == "true"), None)
     if best is None:
@@ -86,8 +86,10 @@ def history_so_far(client: MlflowClient, experiment_id: str, study: Study) -> tu
     return len(trials), f"{name}{shown}"
 
 
-def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[str, str]:
-    """(experiment_id, parent_run_id): the study's experiment and its parent run (reused on resume)."""
+def open_parent_run(client: MlflowClient, study: Study, resume: bool, history: str | None = None) -> tuple[str, str]:
+    """(experiment_id, parent_run_id): the study's experiment and its parent run (reused on resume), tagged
+    with the launch's `history` (the study's first, named after it, by default)."""
+    history = history or study.name
     experiment = client.get_experiment_by_name(study.experiment)
     if experiment is None:
         # A local store (the default, or an explicit sqlite:///...) keeps the study's artifacts in its out_dir,
@@ -110,12 +112,12 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
             return experiment_id, run_id
     earlier = client.search_runs([experiment_id], filter_string=f"tags.{TAG_STUDY} = '{study.name}' and tags.{TAG_KIND} = 'study'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
-    tags = {TAG_STUDY: study.name, TAG_KIND: "study", TAG_HISTORY: study.optuna_name, "git_commit": git_commit(),
+    tags = {TAG_STUDY: study.name, TAG_KIND: "study", TAG_HISTORY: history, "git_commit": git_commit(),
             "mlflow.note.content": study.description, "description": study.description[:4900]}
     if earlier:  # a continuation (e.g. tonight's scheduled launch), or a new history: link it to the last launch
         tags["previous_parent_run_id"] = earlier[0].info.run_id
         previous_history = history_of(earlier[0], study.name)
-        if previous_history != study.optuna_name:
+        if previous_history != history:
             tags["previous_history"] = previous_history
     run = client.create_run(experiment_id, run_name=f"study {study.name}", tags=tags)
     if earlier:
@@ -129,7 +131,7 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool) -> tuple[s
     return experiment_id, run.info.run_id
 
 
-def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[str, float] | None:
+def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: str) -> tuple[str, float] | None:
     """Mark the study's best complete trial over every launch of its current history (by `objective`: the
     study metric at the final evaluation; trials stopped early are not ranked; an earlier history ran under
     other settings and is not ranked with it): exactly one run of the experiment is `best=true`, the
@@ -142,7 +144,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
     runs = study_trial_runs(client, experiment_id, study.name)
     current = [(trial_objective(run), run) for run in runs
                if run.data.tags.get(OUTCOME) == "complete" and trial_objective(run) is not None
-               and history_of(run, study.name) == study.optuna_name]
+               and history_of(run, study.name) == history]
     scored = [(v, r) for v, r in current if r.data.tags.get(TAG_STAGE, "search") == "search"]
     if not scored:
         return None
@@ -166,7 +168,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str) -> tuple[s
                               noise_model(current, list(study.search))))
     client.log_metric(parent_run_id, f"best_{OBJECTIVE}", value)
     if study.launch.mlflow.register_best:
-        register_best(client, study, run, value)
+        register_best(client, study, history, run, value)
     return run_id, value
 
 
@@ -198,7 +200,7 @@ def latest_confirmation(scored: list, searched: list[str], mode: str):
     return race_of(rows, mode, race)
 
 
-def register_best(client: MlflowClient, study: Study, run, value: float) -> None:
+def register_best(client: MlflowClient, study: Study, history: str, run, value: float) -> None:
     name = f"catholic2gogh-{study.name}"
     try:
         client.create_registered_model(
@@ -212,7 +214,7 @@ def register_best(client: MlflowClient, study: Study, run, value: float) -> None
     except MlflowException:
         pass  # no best registered yet
     version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{GENERATORS}", run_id=run.info.run_id,
-                                          tags={TAG_STUDY: study.name, TAG_HISTORY: study.optuna_name,
+                                          tags={TAG_STUDY: study.name, TAG_HISTORY: history,
                                                 TAG_TRIAL: run.data.tags.get(TAG_TRIAL, ""),
                                                 OBJECTIVE: str(value)})
     client.set_registered_model_alias(name, BEST_ALIAS, version.version)
@@ -226,11 +228,11 @@ def check_all_logged(study: Study) -> None:
         raise MlflowException(f"results of trials {behind.read_text()} are not logged yet")
 
 
-def close_launch(client: MlflowClient, study: Study, experiment_id: str, parent_run_id: str,
+def close_launch(client: MlflowClient, study: Study, history: str, experiment_id: str, parent_run_id: str,
                  complete: bool) -> tuple[str, float] | None:
     """The launch's end in MLflow: no run left RUNNING; a complete launch marks the study's best (its
     return value) and its parent run FINISHED, an interrupted one KILLED."""
     close_open_runs(client, experiment_id, study.name, parent_run_id)
-    best = mark_best(client, study, parent_run_id) if complete else None
+    best = mark_best(client, study, parent_run_id, history) if complete else None
     client.set_terminated(parent_run_id, status="FINISHED" if complete else "KILLED")
     return best

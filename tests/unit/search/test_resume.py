@@ -97,7 +97,7 @@ def test_resume_takes_the_study_settings_from_the_storage_and_nothing_else(tmp_p
              "mlflow.tracking_uri=http://127.0.0.1:5999"]
     study = load_study("smoke", given)
     storage = optuna_storage(study.storage_url)
-    begin(storage, study, "smoke-1", None, launch_arguments(study, given))
+    begin(storage, study, study.name, "smoke-1", None, launch_arguments(study, given))
     assert not list(out.glob("*.json"))  # nothing of it in the study folder
     stored = storage.get_study_system_attrs(storage.get_study_id_from_name("smoke"))[PREFIX + "smoke-1"]
     assert stored["arguments"] == ["study.num_samples=3", "loss.lambda_id=2", "mlflow.tracking_uri=http://127.0.0.1:5999"]
@@ -139,7 +139,7 @@ def test_a_launch_from_before_the_storage_held_arguments_resumes_from_its_launch
     out.mkdir()
     study = load_study("smoke", [f"study.out_dir={out}"])
     storage = optuna_storage(study.storage_url)
-    begin(storage, study, "smoke-20261201-000000", None, [])
+    begin(storage, study, study.name, "smoke-20261201-000000", None, [])
     sid = storage.get_study_id_from_name("smoke")
     line = storage.get_study_system_attrs(sid)[PREFIX + "smoke-20261201-000000"]
     del line["arguments"], line["started"]

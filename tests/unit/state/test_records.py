@@ -83,10 +83,10 @@ def test_a_tampered_record_is_exit_2_and_kills_nothing(tmp_path):
     victim = start(["tail", "-f", str(victim_dir / "notes.txt")])
     try:
         storage = optuna_storage(study.storage_url)
-        sid = study_id(storage, study.optuna_name)
+        sid = study_id(storage, study.name)
         storage.set_study_system_attr(sid, PREFIX + "smoke-20261204-000000", line(ray_session=str(victim_dir)))
         with pytest.raises(UserError, match="not a Ray session folder"):
-            clean_up_dead_launches(study, storage, None, [study.optuna_name])
+            clean_up_dead_launches(study, storage, None, [study.name])
         time.sleep(0.3)
         assert victim.poll() is None  # still running
         assert (victim_dir / "notes.txt").is_file()
@@ -148,8 +148,8 @@ def test_a_stored_config_the_study_cannot_propose_is_refused_before_anything_sta
     study = load_study("smoke", [f"study.out_dir={tmp_path / 'study'}"])
     (tmp_path / "study").mkdir()
     storage = optuna_storage(study.storage_url)
-    optuna.create_study(study_name=study.optuna_name, storage=storage)
-    records = TrialRecords(storage, study.optuna_name)
+    optuna.create_study(study_name=study.name, storage=storage)
+    records = TrialRecords(storage, study.name)
     written = {"loss.lambda_cyc": 4.2, "loss.lambda_id": 0.5, "__trial_index__": 1}
     records.put(TrialRecord("t0001", "smoke-20261204-000000", "search", {**written, "__trial_key__": "t0001"}))
     check(load_study("smoke", [f"study.out_dir={tmp_path / 'study'}"]))  # what the launcher writes passes

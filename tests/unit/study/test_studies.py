@@ -44,8 +44,8 @@ def test_study_specifics():
     assert depth.baseline_point() == {"arch": "resnet9", "model.ngf": 64}
     assert depth.engine_config({"arch": "keras6", "model.ngf": 32}).model.generator == "unet_keras"
     assert sweep.num_trials == 40 + 2  # the reference settings run with 3 seeds: 2 extra trials
-    sweep.continuing = True
-    assert sweep.num_trials == 40  # a continuation does not queue them again
+    assert sweep.launch_trials(continuing=True) == 40  # a continuation does not queue them again
+    assert sweep.num_trials == 42  # the study's size: not changed by any launch
     ablation = load_study("loss_ablation")
     assert ablation.is_grid and ablation.num_trials == (1 + 5 * 3) * 3  # cycle alone + 5 rows x 3 gan modes
     cfg = ablation.engine_config({"arm": "gan_forward_cycle_hinge", "__trial_index__": 2})

@@ -37,9 +37,9 @@ def test_catch_up_logs_each_epoch_once_and_ends_runs_as_their_records_say(tmp_pa
     (tmp_path / BEHIND).write_text('["t0001"]')
     records = [TrialRecord("t0001", launch, "search", {TRIAL_KEY: "t0001", "loss.lambda_cyc": 7.0}, 0, "complete"),
                TrialRecord("t0002", launch, "search", {TRIAL_KEY: "t0002", "loss.lambda_cyc": 3.0}, 1, "failed")]
-    tracker = MlflowTracker(study, uri, experiment_id, parent)
+    tracker = MlflowTracker(study, study.name, uri, experiment_id, parent)
     catch_up(study, tracker, launch, records)
-    catch_up(study, MlflowTracker(study, uri, experiment_id, parent), launch, records)  # again: nothing twice
+    catch_up(study, MlflowTracker(study, study.name, uri, experiment_id, parent), launch, records)  # again: nothing twice
     runs = {r.data.tags[TAG_TRIAL]: r for r in client.search_runs([experiment_id], f"tags.{TAG_STUDY} = 'smoke'")
             if TAG_TRIAL in r.data.tags}
     assert set(runs) == {"t0001", "t0002"}

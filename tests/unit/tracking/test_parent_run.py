@@ -62,7 +62,7 @@ def test_when_no_candidate_reached_the_race_the_answer_is_the_reference_and_what
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = load_study("tuner_check", ["loss.lambda_id=5", f"study.out_dir={out}", f"mlflow.tracking_uri={uri}"])
     out.mkdir()
-    records = TrialRecords(optuna_storage(study.storage_url), study.optuna_name)
+    records = TrialRecords(optuna_storage(study.storage_url), study.name)
     for i, v in enumerate((2.45, 2.32, 2.10), 1):  # the reference's three seeds: sigma 0.176
         records.put(TrialRecord(f"t{i:04d}", "l", "search", {"loss.lambda_cyc": 10.0}, status="complete",
                                 values={"8": v}))
