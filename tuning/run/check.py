@@ -6,12 +6,11 @@ from mlflow.tracking import MlflowClient
 
 from cyclegan.configtools import UserError
 from tuning.redact import take_credentials
-from tuning.run.preflight import check_out_dir, check_reachable, check_storage, check_tracking, prepare_inputs
-from tuning.state.history import check_continuation, choose_history
+from tuning.run.history_check import check_history, check_storage
+from tuning.run.preflight import check_out_dir, check_reachable, check_tracking, prepare_inputs
 from tuning.state.launch_state import check_owner, storage_identity
 from tuning.state.launches import last_launch
-from tuning.state.storage import not_yet_created, optuna_storage, stored_study
-from tuning.state.trial_records import TrialRecords, check_config
+from tuning.state.storage import not_yet_created, optuna_storage
 from tuning.study.study import Study
 
 
@@ -42,13 +41,8 @@ def check(study: Study) -> tuple[str | None, str]:
     if address and address != "auto":
         check_reachable(address)
     check_tracking(study)
-    if existing is not None:  # a continuation: the same settings as the stored trials
-        history = history or choose_history(study, existing)
-        stored = stored_study(existing, history)
-        check_continuation(study, stored)
-        if stored is not None:  # every stored trial checked before the launch acts on any (issue 30)
-            for record in TrialRecords(existing, history).all():
-                check_config(study, record)
+    if existing is not None:
+        history = check_history(study, existing, history)
     if not not_yet_created(study.tracking_uri):
         check_owner(MlflowClient(study.tracking_uri), study,
                     storage_identity(existing, study, create=False) if existing is not None else None)

@@ -7,6 +7,7 @@ import math
 from tuning.redact import redact
 from tuning.results.race import could_see, detectable_gain
 from tuning.results.race_design import CONFIRM_SEED_BASE, budget_source, design
+from tuning.run.history_check import check_stored_history
 from tuning.search.confirm import history_noise
 from tuning.study.study import Study, base_changes, planned_trials
 
@@ -22,7 +23,9 @@ def race_could_see(study: Study) -> str:
 
 
 def dry_run(study: Study) -> None:
-    """Print every trial known before the search starts, and the count; start nothing."""
+    """Print every trial known before the search starts, and the count; start nothing. Then check the study's
+    stored history as the launch would: a launch that would be refused (other settings than its history's,
+    a damaged storage) is refused here too, with the same line and exit 2."""
     s = study.launch.study
     plan = planned_trials(study)
     epochs = sorted({trial["epochs"] for trial in plan}) or [study.base_config().total_epochs]
@@ -49,6 +52,7 @@ def dry_run(study: Study) -> None:
     else:
         print("no confirmation stage (study.confirm_top=0): the best trial is reported on the evaluation that "
               "picked it")
+    check_stored_history(study)
 
 
 def confirmation_plan(study: Study, noise=None) -> str:

@@ -79,18 +79,6 @@ def check_cluster_storage(study: Study, alive_nodes: int) -> None:
                         f"set {'; '.join(missing)}")
 
 
-def check_storage(study: Study) -> None:
-    """Open the Optuna storage before Ray starts: a damaged database is one line, not an SQLAlchemy traceback."""
-    if not_yet_created(study.storage_url):
-        return
-    try:
-        optuna_storage(study.storage_url).get_all_studies()
-    except Exception as exc:
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise UserError(redact(f"study.storage={study.storage_url} cannot be opened ({reason}); restore it from a "
-                               "backup, or move it away to start the study's history anew")) from None
-
-
 def prepare_inputs(study: Study) -> None:
     """Before any trial: read every dataset the study can use (downloading it once, so concurrent trials
     never race to fetch it) and resolve the FID weights, so bad data or missing weights stop the launch

@@ -391,3 +391,24 @@ def test_a_study_loaded_from_a_path_is_resumed_by_that_path(tmp_path):
     assert study.name == "my_sweep"
     assert f"study={mine} " in resume_command(study)
     assert "study=smoke " in resume_command(load_study("smoke", [f"study.out_dir={tmp_path / 'out'}"]))
+
+
+def test_dry_run_refuses_what_the_launch_would_refuse_about_the_studys_history(tmp_path):
+    """`--dry-run model.ngf=12` on a study whose history ran at ngf 8: the same line and exit 2 as the launch
+    (issue 31, item 3), after the plan; with the stored settings it passes, and nothing is created."""
+    from tuning.state.history import record_settings
+    from tuning.state.storage import stored_study
+    out = tmp_path / "study"
+    out.mkdir()
+    storage = optuna_storage(f"sqlite:///{out / 'optuna.db'}")
+    TrialRecords(storage, "smoke")  # creates the history, as a first launch does
+    record_settings(load_study("smoke", [f"study.out_dir={out}"]), stored_study(storage, "smoke"))
+    before = file_tree(tmp_path)
+    same = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "--dry-run", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    changed = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "model.ngf=12", "--dry-run", cwd=tmp_path)
+    line = assert_user_error(changed, "was run with other settings: model.ngf (8 -> 12)", "study.new_history=true")
+    assert "trials (engine keys that differ from the base):" in changed.stdout  # the plan first, then the refusal
+    launched = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", "model.ngf=12", cwd=tmp_path)
+    assert assert_user_error(launched) == line  # exactly what the launch says
+    assert file_tree(tmp_path) == before
