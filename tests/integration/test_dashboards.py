@@ -326,7 +326,15 @@ def test_the_address_the_study_prints_shows_every_trials_objective_without_a_cli
         names = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(e => e.innerText.trim())"
                                       ".filter(t => t.startsWith('t0'))")
         ranked = [c.info.run_name for c in sorted(children, key=lambda c: c.data.metrics["objective"])]
-        assert [n for n in names if n in ranked] == ranked  # ranked by the objective, best first
+        assert [n for n in names if n in ranked] == ranked  # the answer first, then by the objective
+        # which run is the answer and each run's stage, without scrolling: the rank, stage and best columns
+        # lie inside the 1440-px window, and the first row is the answer (issue 31, item 2)
+        for header in ("rank", "stage", "best", "answer_objective"):
+            cell = driver.find_element(By.XPATH, f"//*[@role='columnheader']//*[text()='{header}']")
+            assert cell.rect["x"] + cell.rect["width"] <= 1440 and cell.is_displayed(), (header, cell.rect)
+        first = driver.execute_script("return Array.from(document.querySelectorAll('[role=row][row-index=\"0\"]'))"
+                                      ".map(e => e.innerText).join(' ')")
+        assert ranked[0] in first and "01" in first and "true" in first, first
         driver.save_screenshot(str(tmp_path / "landing.png"))
     finally:
         driver.quit()

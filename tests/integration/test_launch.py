@@ -136,6 +136,14 @@ def test_smoke_study_end_to_end(tmp_path):
     answer = values[race.status != "confirmed"]
     assert (best[0].data.tags.get("baseline") == "true") == (race.status != "confirmed")
     assert parents[0].data.metrics["best_objective"] == pytest.approx(sum(answer.values()) / len(answer))
+    # the answer's run carries that mean (not its own seed's value) and is ranked first in the MLflow view;
+    # the other complete runs follow by objective (issue 31, item 2)
+    assert best[0].data.metrics["answer_objective"] == pytest.approx(sum(answer.values()) / len(answer))
+    ranked = sorted((c for c in everything if "rank" in c.data.tags), key=lambda c: c.data.tags["rank"])
+    assert ranked[0].info.run_id == best[0].info.run_id
+    assert len(ranked) == sum(c.data.tags.get("outcome") == "complete" for c in everything)
+    assert [c.data.tags["rank"] for c in ranked] == [f"{i:02d}" for i in range(1, len(ranked) + 1)]
+    assert [c.data.metrics["objective"] for c in ranked[1:]] == sorted(c.data.metrics["objective"] for c in ranked[1:])
     assert study_confirmations(out)[0]["top"] == [{k: float(top.data.params[k]) for k in ("loss.lambda_cyc",
                                                                                          "loss.lambda_id")}]
     report = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", cwd=tmp_path)
@@ -417,6 +425,8 @@ def test_a_second_launch_continues_the_study(tmp_path):
     assert by_launch == {first.info.run_id: ["t0001", "t0002"], second.info.run_id: ["t0003", "t0004"]}
     best = [c for c in children if c.data.tags.get("best") == "true"]
     assert len(best) == 1 and best[0].data.metrics["objective"] == min(c.data.metrics["objective"] for c in children)
+    assert sorted(c.data.tags["rank"] for c in children) == ["01", "02", "03", "04"]  # over both launches, once each
+    assert best[0].data.tags["rank"] == "01"
     first_best = min((c for c in children if c.data.tags["mlflow.parentRunId"] == first.info.run_id),
                      key=lambda c: c.data.metrics["objective"])
     versions = client.search_model_versions("name = 'catholic2gogh-smoke'")

@@ -90,5 +90,5 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
         return
     print(f"open the results: mlflow ui --backend-store-uri {uri} --default-artifact-root "
           f"{(study.out_dir / 'mlartifacts').as_uri()}")
-    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs; its best trial "
-          "and noise floor are in the study run's description)")
+    print(f"  then {experiment_url('http://127.0.0.1:5000', experiment_id)}  (the study's runs, its answer "
+          "first: rank 01, best=true; the noise floor is in the study run's description)")

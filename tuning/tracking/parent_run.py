@@ -17,11 +17,13 @@ from tuning.results.noise import NoiseModel
 from tuning.results.objective import OBJECTIVE, OUTCOME
 from tuning.results.race_design import design_of, race_of
 from tuning.results.run_layout import (
+    ANSWER_VALUE,
     GENERATORS,
     TAG_BEST,
     TAG_HISTORY,
     TAG_KIND,
     TAG_RACE,
+    TAG_RANK,
     TAG_ROUND,
     TAG_SEED,
     TAG_STAGE,
@@ -131,6 +133,23 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool, history: s
     return experiment_id, run.info.run_id
 
 
+def rank_runs(client: MlflowClient, runs: list, current: list, answer_id: str, mode: str) -> None:
+    """The order the study's MLflow view opens in (tag `rank`, tuning/tracking/study_note.runs_view): the answer
+    first, then the other complete runs of the current history by their objective (search and confirmation
+    runs alike; the `stage` column tells them apart). Runs of earlier histories lose their rank."""
+    others = sorted((pair for pair in current if pair[1].info.run_id != answer_id), key=lambda pair: pair[0],
+                    reverse=mode == "max")
+    order = [answer_id] + [run.info.run_id for _, run in others]
+    width = max(2, len(str(len(order))))  # zero-padded: MLflow sorts tags as text
+    ranks = {run_id: f"{i:0{width}d}" for i, run_id in enumerate(order, 1)}
+    for run in runs:
+        rank, had = ranks.get(run.info.run_id), run.data.tags.get(TAG_RANK)
+        if rank is None and had is not None:
+            client.delete_tag(run.info.run_id, TAG_RANK)
+        elif rank is not None and rank != had:
+            client.set_tag(run.info.run_id, TAG_RANK, rank)
+
+
 def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: str) -> tuple[str, float] | None:
     """Mark the study's best complete trial over every launch of its current history (by `objective`: the
     study metric at the final evaluation; trials stopped early are not ranked; an earlier history ran under
@@ -161,6 +180,8 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: s
         if other.data.tags.get(TAG_BEST) == "true" and other.info.run_id != run_id:
             client.delete_tag(other.info.run_id, TAG_BEST)
     client.set_tag(run_id, TAG_BEST, "true")
+    client.log_metric(run_id, ANSWER_VALUE, value)
+    rank_runs(client, runs, current, run_id, s.mode)
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, "mlflow.note.content",
                    study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),

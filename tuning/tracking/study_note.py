@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 
 from cyclegan.metric_names import standard_error_of
-from tuning.results.objective import OBJECTIVE, NoiseFloor, compare, family_text, holm
+from tuning.results.objective import OBJECTIVE, OUTCOME, NoiseFloor, compare, family_text, holm
 from tuning.results.race import answer_text, gain_interval
-from tuning.results.run_layout import is_reference_run
+from tuning.results.run_layout import ANSWER_VALUE, TAG_BEST, TAG_RANK, TAG_SEED, TAG_STAGE, is_reference_run
 from tuning.results.seeds import configuration_scores
 
 TOP = 5
@@ -31,17 +31,23 @@ def experiment_url(base: str, experiment_id: str) -> str:
 
 
 def runs_view(study) -> tuple[str, str]:
-    """(experiment tag, value): the runs table ranked by the objective, with the columns that explain it.
-    The value is the UI state MLflow 3.17's share button writes (plain JSON, the keys of its runs page)."""
+    """(experiment tag, value): the runs table as the printed address opens it. The study's answer first (`rank`
+    01, `best` true, its `answer_objective` the value every other place reports), then the other complete runs
+    by objective, with the columns that explain them: the stage each run belongs to (search or confirmation),
+    the objective and its standard error, the searched keys, the seed and the outcome. The value is the UI
+    state MLflow 3.17's share button writes (plain JSON, the keys of its runs page)."""
     s = study.launch.study
     se = standard_error_of(s.metric)
-    columns = [f"metrics.`{OBJECTIVE}`"] + ([f"metrics.`{se}`"] if se else [])
+    columns = [f"tags.`{TAG_RANK}`", f"tags.`{TAG_STAGE}`", f"tags.`{TAG_BEST}`", f"metrics.`{ANSWER_VALUE}`",
+               f"metrics.`{OBJECTIVE}`"] + ([f"metrics.`{se}`"] if se else [])
     for name, dist in study.search.items():  # arms are tags of the trial runs; searched keys their params
         columns.append(f"tags.`{name}`" if dist.arms is not None else f"params.`{name}`")
-    columns += ["tags.`seed`", "tags.`outcome`", "tags.`best`"]
-    state = {"searchFilter": "", "orderByKey": f"metrics.`{OBJECTIVE}`", "orderByAsc": s.mode == "min",
+    columns += [f"tags.`{TAG_SEED}`", f"tags.`{OUTCOME}`"]
+    # columnOrder: MLflow shows metrics, then params, then tags; the rank, stage and best tags go first, so a
+    # 1440-px window shows which run is the answer and each run's stage without scrolling (Chromium test)
+    state = {"searchFilter": "", "orderByKey": f"tags.`{TAG_RANK}`", "orderByAsc": True,
              "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
-             "selectedColumns": columns}
+             "selectedColumns": columns, "columnOrder": ["attributes.`Run Name`", *columns]}
     return f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(state)
 
 
