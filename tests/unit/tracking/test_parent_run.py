@@ -1,4 +1,5 @@
 """The study's parent run in a real SQLite MLflow store."""
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tuning.tracking.parent_run import open_parent_run
@@ -75,3 +76,29 @@ def test_when_no_candidate_reached_the_race_the_answer_is_the_reference_and_what
     assert "the study's answer: the reference settings. No other configuration reached its final evaluation" in printed
     assert "its race would detect a gain of" in printed and "fid or more (80 % power)" in printed
     assert "best trial:" not in printed and "whether it beats" not in printed
+
+
+@pytest.mark.parametrize("data, noise_note", [([], True), (["data.name=folder", "data.root=/photos/campus"], False)],
+                         ids=["synthetic", "real images"])
+def test_the_closing_lines_fit_the_answer_and_the_data(tmp_path, capsys, data, noise_note):
+    """After a smoke study the note says its 2 epochs paint noise; after a study on a folder of real images it
+    does not (issue 31, item 3). An answer that is a search-stage candidate sends the reader to the report for
+    whether it beats the reference; an answer that is the reference does not."""
+    from tuning.run.closing import report_best
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = load_study("smoke", [f"study.out_dir={tmp_path / 'out'}", f"mlflow.tracking_uri={uri}", *data])
+    client = MlflowClient(uri)
+    experiment_id, parent = open_parent_run(client, study, resume=False)
+    candidate = client.create_run(experiment_id, run_name="t0002 lcyc=6.47 lid=7.15",
+                                  tags={"mlflow.parentRunId": parent, "stage": "search"})
+    reference = client.create_run(experiment_id, run_name="t0001 lcyc=10 lid=5",
+                                  tags={"mlflow.parentRunId": parent, "stage": "search", "baseline": "true"})
+    report_best(load_study("smoke", [f"mlflow.tracking_uri={uri}", "study.confirm_top=0", *data]), client, parent,
+                (candidate.info.run_id, 4.15), 0)
+    printed = capsys.readouterr().out
+    assert "best trial: t0002" in printed and "whether it beats the reference settings beyond noise" in printed
+    assert ("epochs paint noise" in printed) == noise_note
+    report_best(study, client, parent, (reference.info.run_id, 4.17), 0)
+    printed = capsys.readouterr().out
+    assert "the study's answer: the reference settings" in printed and "whether it beats" not in printed
+    assert ("epochs paint noise" in printed) == noise_note
