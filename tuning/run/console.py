@@ -13,7 +13,7 @@ from tuning.results.objective import FINAL, OBJECTIVE, OUTCOME
 from tuning.results.outcome import outcome_of
 from tuning.results.run_layout import TAG_STAGE
 from tuning.study.study import Study
-from tuning.tracking.mlflow_writer import error_text, trial_number
+from tuning.tracking.tune_trial import error_text, trial_number
 
 
 def say(line: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 from tuning.results.objective import FINAL
 from tuning.state.trial_records import TrialRecord, TrialRecords
 from tuning.study.study import Study
-from tuning.tracking.mlflow_writer import BEHIND, MlflowTracker, tune_results
+from tuning.tracking.mlflow_writer import BEHIND, MlflowTracker
+from tuning.tracking.tune_trial import tune_results
 
 
 def first_epoch(folder: Path) -> int:
