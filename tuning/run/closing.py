@@ -17,10 +17,11 @@ from tuning.tracking.parent_run import child_runs
 from tuning.tracking.study_note import experiment_url
 
 
-def report_end(study: Study, client, experiment_id: str, parent_run_id: str, best, errors: int) -> None:
+def report_end(study: Study, client, experiment_id: str, parent_run_id: str, best, errors: int,
+               history: str) -> None:
     """A complete launch's closing lines: its trials ranked, the study's answer, where to look."""
     table = summary(study, child_runs(client, experiment_id, parent_run_id))
-    report_best(study, client, parent_run_id, best, errors, table)
+    report_best(study, client, parent_run_id, best, errors, table, history)
 
 
 def mlflow_unreachable(study: Study, exc: BaseException) -> None:
@@ -41,15 +42,18 @@ def say_how_to_resume(study: Study, launch, records: list | None = None) -> None
         ended = str(sum(r.ended for r in records if r.stage == "search"))
     except Exception:  # noqa: BLE001 (the storage gone too: the command is what matters)
         ended = "?"
-    print(f"study {study.name} interrupted after {ended} of {study.launch_trials(launch.continuing)} trials; continue it with "
-          f"(the launch's study settings are reused from its record in the storage):\n  {resume_command(study)}",
+    print(f"study {study.name} interrupted after {ended} of {study.launch_trials(launch.continuing)} trials; "
+          "continue it with (the launch's study settings are reused from its record in the storage):\n  "
+          f"{resume_command(study)}",
           file=sys.stderr)
     if any(k in os.environ for k in ("MLFLOW_TRACKING_PASSWORD", "PGPASSWORD")):
         print("  (with the passwords in MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / PGPASSWORD, or "
               "the URIs given again)", file=sys.stderr)
 
 
-def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "") -> None:
+def report_best(study: Study, client, parent_run_id: str, best, errors: int, table: str = "",
+                history: str | None = None) -> None:
+    """The answer and where to look; `history`: the launch's (by default the one a launch now would continue)."""
     metric = study.launch.study.metric
     if table:
         print(f"trials of this launch, ranked by {metric} at the final evaluation:\n{table}")
@@ -71,7 +75,7 @@ def report_best(study: Study, client, parent_run_id: str, best, errors: int, tab
         # no candidate reached its final evaluation (ASHA stopped them behind the reference, or they failed):
         # there was nothing to race, and the answer is the reference settings
         print(f"the study's answer: the reference settings. No other configuration reached its final evaluation, "
-              f"so there was nothing to confirm; {race_could_see(study)}")
+              f"so there was nothing to confirm; {race_could_see(study, history)}")
     else:
         print(f"best trial: {run.info.run_name}  {metric}={value:.4g} (final evaluation)  {searched}{earlier}")
     if run.data.tags.get(TAG_STAGE) == "confirm" or is_reference_run(run):

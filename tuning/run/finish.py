@@ -20,7 +20,8 @@ def finish(study: Study, launch: Launch) -> int:
         check_all_logged(study)  # the tracker could not log everything: say so, mark nothing
         if launch.complete:
             fail_orphans(launch.storage, launch.history, launch.own_launches)
-        best = close_launch(launch.client, study, launch.history, launch.experiment_id, launch.parent_run_id, launch.complete)
+        best = close_launch(launch.client, study, launch.history, launch.experiment_id, launch.parent_run_id,
+                            launch.complete)
     except (MlflowException, OSError) as exc:
         stop_ray(experiments(study, launch))
         mlflow_unreachable(study, exc)
@@ -32,5 +33,5 @@ def finish(study: Study, launch: Launch) -> int:
         say_how_to_resume(study, launch, records)
         return 130
     failed = sum(r.status == "failed" for r in records if r.stage == "search")
-    report_end(study, launch.client, launch.experiment_id, launch.parent_run_id, best, failed)
+    report_end(study, launch.client, launch.experiment_id, launch.parent_run_id, best, failed, launch.history)
     return 0

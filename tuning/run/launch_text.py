@@ -12,9 +12,10 @@ from tuning.search.confirm import history_noise
 from tuning.study.study import Study, base_changes, planned_trials
 
 
-def race_could_see(study: Study) -> str:
-    """What the study's confirmation race would have detected (80 % power), from its measured seed noise."""
-    noise = history_noise(study)
+def race_could_see(study: Study, history: str | None = None) -> str:
+    """What the study's confirmation race would have detected (80 % power), from the seed noise its `history`
+    measured (by default the history a launch now would continue)."""
+    noise = history_noise(study, history)
     sigma = noise.sigma if noise is not None else math.nan
     metric = study.launch.study.metric
     return could_see(sigma, design(study, sigma=sigma), metric, "its race would detect") or (
@@ -91,6 +92,7 @@ def announce(study: Study, launch, so_far: tuple[int, str | None] = (0, None)) -
                 f"{answer or 'none yet'})")
     else:
         what = "starts a new study" if not study.launch.study.new_history else "starts the new history"
-    print(f"study {study.name}: {what}; {study.launch_trials(launch.continuing)} trials, objective: {study.launch.study.metric} at the "
-          f"final evaluation ({study.launch.study.mode}); MLflow {redact(study.tracking_uri)} run "
+    print(f"study {study.name}: {what}; {study.launch_trials(launch.continuing)} trials, objective: "
+          f"{study.launch.study.metric} at the final evaluation ({study.launch.study.mode}); "
+          f"MLflow {redact(study.tracking_uri)} run "
           f"{launch.parent_run_id}", flush=True)

@@ -96,7 +96,7 @@ def search_stage(study: Study, launch: Launch, trainable, verbose: bool) -> tupl
         records.put(record)
     numbers = {r.number for r in adopted if r.number is not None}
     siblings = [r for r in records.all() if r.ended and r.number in numbers and r not in before]  # ended seeds
-    left = max(0, study.launch_trials(launch.continuing) - len(before))  # trials the interrupted launch had not started
+    left = max(0, study.launch_trials(launch.continuing) - len(before))  # what the interrupted launch had not started
     proposals = max(0, left - len(missing_seeds(before, s.seeds)))
     searcher = make_searcher(study, storage, launch.name, launch.history) if proposals else None
     if before or adopted:
