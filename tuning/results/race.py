@@ -14,8 +14,12 @@ dropped candidate counts as not rejected), and the looks' levels add up to the s
 than the reference is ever called better is at most ALPHA, whatever the dependence between looks
 (benchmarks/power.py simulates it: well below ALPHA).
 
-After a look without a confirmation a candidate whose mean difference is not on the better side is dropped
-(it only gives up a chance to reject: the error guarantee holds). The race ends:
+After a look without a confirmation a candidate whose mean gain is less than DROP_T = 0.5 of its own paired
+standard errors on the better side is dropped (it only gives up a chance to reject: the error guarantee holds).
+Half a standard error rather than zero: benchmarks/power.py measured on lambda_sweep (2 candidates, looks
+after 3, 6, 9 seeds) 14.5 runs under the null instead of 17.7 and 18.9 at a 2 σ gain instead of 19.7, with
+P(confirm) at 2 σ 0.83 against 0.84 (800 studies each); 1.0 cut the runs further but the power to 0.80. The
+rule is scale-free (a t statistic), so it needs no noise model. The race ends:
 - "confirmed": at the first look where a candidate is shown better; the answer is the best mean among those;
 - "not shown": no candidate survives, or the last look passed without a confirmation; the answer is the
   reference settings, and the page says what gain the race could have seen (`detectable_gain`).
@@ -37,6 +41,7 @@ from tuning.results.objective import ALPHA, Comparison, better
 
 POWER = 0.8            # the power `detectable_gain` is stated at
 MIN_SEEDS = 3          # the first look: a paired t on fewer pairs has too few degrees of freedom to call
+DROP_T = 0.5           # after a look, a candidate whose gain is under half a standard error drops out
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,20 @@ def one_sided_p(differences: list[float], mode: str) -> float:
     return float(stats.t.sf(gain / (sd / math.sqrt(n)), n - 1))
 
 
+def ahead(differences: list[float], mode: str) -> bool:
+    """Whether a candidate stays in the race: its mean gain is at least DROP_T of its paired standard errors
+    on the better side (with one pair, or pairs that agree exactly, simply on the better side)."""
+    n = len(differences)
+    if n == 0:
+        return False
+    mean = sum(differences) / n
+    gain = -mean if mode == "min" else mean
+    sd = math.sqrt(sum((x - mean) ** 2 for x in differences) / (n - 1)) if n > 1 else 0.0
+    if sd == 0:
+        return better(mean, 0.0, mode)
+    return gain >= DROP_T * sd / math.sqrt(n)
+
+
 def replay(reference: dict | None, candidates: dict[tuple, dict], design: RaceDesign, mode: str,
            seeds: list | None = None, reference_key: tuple = ("reference",)) -> RaceResult:
     result = _replay(reference, candidates, design, mode, seeds, reference_key)
@@ -180,7 +199,7 @@ def _replay(reference, candidates, design, mode, seeds, reference_key) -> RaceRe
             result.winner = min(shown, key=lambda e: _window_mean(e, window) * (1 if mode == "min" else -1))
             return _finish(result, mode)
         for e in racing:
-            if not diffs[id(e)] or not better(sum(diffs[id(e)]) / len(diffs[id(e)]), 0.0, mode):
+            if not ahead(diffs[id(e)], mode):
                 e.status = "dropped"
         if not any(e.status == "racing" for e in entries) or k == len(looks) - 1:
             for e in entries:

@@ -144,3 +144,20 @@ def test_a_resumed_race_keeps_the_design_it_started_with(tmp_path):
                                                               REPEAT_INDEX: 1100, STAGE: "confirm"})
     assert stored_design([record], 1) == started
     assert stored_design([record], 0) is None
+
+
+def test_a_candidate_barely_ahead_drops_out_and_one_half_a_standard_error_ahead_stays():
+    """The race's drop rule (tuning/results/race.DROP_T): after a look without a confirmation a candidate must
+    be ahead of the reference by half of its own paired standard errors to keep racing; merely ahead drops."""
+    from tuning.results.race import DROP_T, ahead
+    ref = {s: 10.0 for s in range(6)}
+    barely = {0: 9.9, 1: 10.1, 2: 9.95}        # gain 0.0167, paired SE 0.06: 0.28 SE ahead
+    clearly = {0: 9.8, 1: 10.05, 2: 9.85}      # gain 0.1, paired SE 0.076: 1.3 SE ahead, not shown better
+    diffs = [barely[s] - ref[s] for s in range(3)]
+    assert not ahead(diffs, "min") and ahead([-d for d in diffs], "max") is False
+    assert ahead([clearly[s] - ref[s] for s in range(3)], "min")
+    result = replay(ref, {("barely",): barely, ("clearly",): clearly}, RaceDesign(2, 3, 3, 18), "min",
+                    seeds=[0, 1, 2])
+    status = {c.key: c.status for c in result.candidates}
+    assert status[("barely",)] == "dropped" and status[("clearly",)] == "racing" and DROP_T == 0.5
+    assert result.status == "running" and result.next_seeds == 6
