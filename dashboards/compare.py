@@ -23,7 +23,7 @@ from cyclegan.cli import run_main  # noqa: E402
 from cyclegan.configtools import UserError  # noqa: E402
 from tuning.results.equivalence import margin_of, verdict_words  # noqa: E402
 from tuning.results.objective import family_text  # noqa: E402
-from tuning.results.race import answer_text  # noqa: E402
+from tuning.results.race_text import answer_text  # noqa: E402
 
 from .confirmation import race_result  # noqa: E402
 from .report import CSS, default_tracking_uri, fmt, img  # noqa: E402

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 import math
 
-from tuning.results.race import answer_text, gain_interval
 from tuning.results.race_design import design_of, race_of
+from tuning.results.race_text import answer_text, gain_interval
 
 from .runs import StudyRuns
 

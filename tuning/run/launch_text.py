@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 from tuning.redact import redact
-from tuning.results.race import could_see, detectable_gain
+from tuning.results.race import detectable_gain
 from tuning.results.race_design import CONFIRM_SEED_BASE, budget_source, design
+from tuning.results.race_text import could_see
 from tuning.run.history_check import check_stored_history
 from tuning.search.confirm import history_noise
 from tuning.study.study import Study, base_changes, planned_trials

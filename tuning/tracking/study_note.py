@@ -16,7 +16,7 @@ import json
 
 from cyclegan.metric_names import standard_error_of
 from tuning.results.objective import OBJECTIVE, OUTCOME, NoiseFloor, compare, family_text, holm
-from tuning.results.race import answer_text, gain_interval
+from tuning.results.race_text import answer_text, gain_interval
 from tuning.results.run_layout import ANSWER_VALUE, TAG_BEST, TAG_RANK, TAG_SEED, TAG_STAGE, is_reference_run
 from tuning.results.seeds import configuration_scores
 
