@@ -32,3 +32,45 @@ def test_a_second_ctrl_c_that_lands_in_a_finalizer_still_stops_the_launch_quietl
     done = subprocess.run([sys.executable, "-c", LAUNCHER], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "stopped at once", done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+AFTER_THE_CLOSING_LINE = """
+import sys
+import tuning.launch as launch
+
+def run_main(main, usage=""):                       # the launch has handled one Ctrl+C and says so ...
+    print("interrupted", file=sys.stderr)
+    raise KeyboardInterrupt                         # ... and one more lands right there
+
+launch.run_main = run_main
+launch.entry()
+"""
+
+IN_THE_LAST_FLUSH = """
+import os, signal, sys
+import tuning.launch as launch
+from tuning.run import interrupts
+interrupts.listen()
+interrupts.on_signal(signal.SIGINT, None)
+interrupts._deliver_again.set()                     # a Ctrl+C dropped in a finalizer is on its way again
+
+class Stdout:
+    def __init__(self, real):
+        self.real = real
+    def write(self, text):
+        return self.real.write(text)
+    def flush(self):                                # it arrives while the launcher flushes before its exit
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(100000))
+        self.real.flush()
+
+sys.stdout = Stdout(sys.stdout)
+launch.exit_now_if_interrupted(130)
+"""
+
+
+def test_a_ctrl_c_landing_after_the_launch_has_stopped_still_exits_130_without_a_traceback():
+    for script in (AFTER_THE_CLOSING_LINE, IN_THE_LAST_FLUSH):
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr, done.stderr
