@@ -341,6 +341,39 @@ def test_the_address_the_study_prints_shows_every_trials_objective_without_a_cli
         server.stop()
 
 
+@needs_browser
+def test_the_study_runs_link_opens_its_overview_with_the_answer_on_the_first_screen(smoke, tmp_path):
+    """From the printed address, the study's own run (its name in the runs table) opens on the run's overview,
+    not MLflow's evaluations tab, with its answer (the `answer` tag: MLflow 3.17 puts the description below
+    the fold) inside the first 1440×900 screen, no scrolling (issue 31, item 2)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    home, out = smoke
+    printed = re.search(r"127\.0\.0\.1:\d+(/#/experiments/\S+)", (home / "launch.out").read_text()).group(1)
+    server = MlflowServer(out, log=tmp_path / "server.log").start(timeout=90)
+    driver = chrome(tmp_path, 1440, 900)
+    try:
+        client = MlflowClient(server.url)
+        exp = client.get_experiment_by_name("smoke")
+        parent = [r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" not in r.data.tags][0]
+        best = client.get_run(parent.data.tags["best_run_id"])
+        assert parent.data.tags["answer"].startswith(f"{best.info.run_name}, fid ")
+        driver.get(server.url + printed)
+        wait = WebDriverWait(driver, 60)
+        link = wait.until(lambda d: [a for a in d.find_elements(By.TAG_NAME, "a") if a.text.strip() == "study smoke"])
+        driver.execute_script("arguments[0].click()", link[0])  # the row may lie below the fold: a click as a person
+        wait.until(lambda d: parent.info.run_id in d.current_url)
+        chip = wait.until(lambda d: [e for e in d.find_elements(By.XPATH, "//*[normalize-space(text())='answer']/..")
+                                     if best.info.run_name[:5] in e.text and e.is_displayed()])[0]
+        screen = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        assert chip.rect["y"] >= 0 and chip.rect["y"] + chip.rect["height"] <= screen[1], (chip.rect, screen)
+        assert chip.rect["x"] + chip.rect["width"] <= screen[0], (chip.rect, screen)
+        assert "evaluations" not in driver.current_url, driver.current_url
+        driver.save_screenshot(str(tmp_path / "study_run.png"))
+    finally:
+        driver.quit()
+        server.stop()
+
 def test_painters_get_one_row_each_and_no_joint_ranking(tmp_path):
     rows = [(painter, {"dataset": painter, "eval.backbone": "tiny", "seed": str(seed)}, [value])
             for painter, values in {"vangogh2photo": [50, 54], "monet2photo": [70, 72]}.items()

@@ -67,7 +67,7 @@ def test_ten_random_interrupts_then_resume_lose_nothing_and_log_each_epoch_once(
         # 130; after a second Ctrl+C that lands while Ray starts, Python may end by re-raising SIGINT once the
         # launcher has handled it ("interrupted" printed, exit code -2, which a shell shows as 130 too)
         assert code == 130 or (how == "twice" and code == -signal.SIGINT and "interrupted" in stderr), (
-            moment, code, stderr[-3000:])
+            moment, code, stderr[-3000:], stdout[-1500:])
         assert "Traceback" not in stderr, stderr[-3000:]
         if "trials, objective:" in stdout:  # it had recorded itself: however it stopped, it says how to go on
             assert "resume=true" in stderr, (moment, how, stderr[-3000:])

@@ -17,6 +17,7 @@ TAG_ROUND = "confirm_round"      # which confirmation round
 TAG_RACE = "race"                # the confirmation race's design, candidates/first/step/budget
 TAG_BEST = "best"                # "true" on the study's answer
 TAG_RANK = "rank"                # "01" on the study's answer, then its history's other complete runs by objective
+TAG_ANSWER = "answer"            # on the parent run: the answer in brief (its description holds it in full)
 ANSWER_VALUE = "answer_objective"  # metric of the answer's run: the value the study reports as its answer (for a
                                    # confirmed configuration its mean over the fresh seeds, not this run's own value)
 TRUE = "true"

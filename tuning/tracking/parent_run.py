@@ -19,6 +19,7 @@ from tuning.results.race_design import design_of, race_of
 from tuning.results.run_layout import (
     ANSWER_VALUE,
     GENERATORS,
+    TAG_ANSWER,
     TAG_BEST,
     TAG_HISTORY,
     TAG_KIND,
@@ -35,7 +36,7 @@ from tuning.results.run_layout import (
 from tuning.results.seeds import configuration_key, configuration_scores
 from tuning.study.study import Study
 from tuning.tracking.mlflow_writer import BEHIND, git_commit
-from tuning.tracking.study_note import runs_view, study_note
+from tuning.tracking.study_note import answer_in_brief, runs_view, study_note
 
 BEST_ALIAS = "best"  # the registry alias of the study's best generators (dashboards.best paints with it)
 
@@ -183,6 +184,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: s
     client.log_metric(run_id, ANSWER_VALUE, value)
     rank_runs(client, runs, current, run_id, s.mode)
     client.set_tag(parent_run_id, "best_run_id", run_id)
+    client.set_tag(parent_run_id, TAG_ANSWER, answer_in_brief(s.metric, value, run, confirmation))
     client.set_tag(parent_run_id, "mlflow.note.content",
                    study_note(study.description, s.metric, s.mode, scored, standard_error_of(s.metric),
                               list(study.search) if s.seeds > 1 else None, confirmation,

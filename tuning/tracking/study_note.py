@@ -117,3 +117,20 @@ def confirmed_lines(metric: str, mode: str, race, sigma: float) -> list[str]:
 
 STATUS_WORDS = {"better": "shown better", "dropped": "dropped (not ahead of the reference)",
                 "not shown": "not shown better within the budget"}
+
+
+def answer_in_brief(metric: str, value: float, run, confirmation=None) -> str:
+    """The study run's `answer` tag: the answer where MLflow 3.17's run page shows it on its first screen (the
+    tags), the description with the full answer lying below the fold there. Name and value first: the page
+    cuts a long tag. `run`, `value`: the run marked best=true and the value the study reports for it."""
+    name = run.info.run_name
+    if confirmation is not None and confirmation.status == "confirmed":
+        how = f"confirmed better than the reference settings on {len(confirmation.seeds)} fresh seeds"
+    elif is_reference_run(run):
+        how = "the reference settings: " + ("no candidate was shown better on fresh seeds" if confirmation is not None
+                                            else "no trial did better")
+    elif confirmation is not None:
+        how = "not confirmed: the confirmation ran no reference settings to judge it against"
+    else:
+        how = "best of the search stage, not confirmed on fresh seeds"
+    return f"{name}, {metric} {value:.4g}: {how}"

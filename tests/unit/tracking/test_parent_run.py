@@ -102,3 +102,49 @@ def test_the_closing_lines_fit_the_answer_and_the_data(tmp_path, capsys, data, n
     printed = capsys.readouterr().out
     assert "the study's answer: the reference settings" in printed and "whether it beats" not in printed
     assert ("epochs paint noise" in printed) == noise_note
+
+
+def test_the_study_run_carries_its_answer_in_brief_where_mlflow_shows_it_first(tmp_path):
+    """The `answer` tag on the study's run (MLflow 3.17 shows tags on the run page's first screen, its
+    description below the fold): the run marked best, its value, and whether fresh seeds confirmed it."""
+    from tuning.tracking.parent_run import mark_best
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = load_study("smoke", [f"study.out_dir={tmp_path}", f"mlflow.tracking_uri={uri}", "study.confirm_top=0",
+                                 "mlflow.register_best=false"])
+    client = MlflowClient(uri)
+    experiment_id, parent = open_parent_run(client, study, resume=False)
+
+    def trial(name, value, reference):
+        run = client.create_run(experiment_id, run_name=name, tags={
+            "mlflow.parentRunId": parent, "study": study.name, "trial_id": name.split()[0], "outcome": "complete",
+            "stage": "search", **({"baseline": "true"} if reference else {})})
+        client.log_metric(run.info.run_id, "objective", value)
+        client.set_terminated(run.info.run_id, "FINISHED")
+
+    for seed, value in enumerate((5.0, 5.1, 4.9)):
+        trial(f"t000{seed + 1} reference seed={seed}", value, reference=True)
+    trial("t0004 lcyc=7.1 lid=3.2", 5.3, reference=False)
+    mark_best(client, study, parent, study.name)
+    assert client.get_run(parent).data.tags["answer"] == (
+        "t0003 reference seed=2, fid 4.9: the reference settings: no trial did better")
+    trial("t0005 lcyc=6.5 lid=7.1", 4.25, reference=False)
+    mark_best(client, study, parent, study.name)
+    assert client.get_run(parent).data.tags["answer"] == (
+        "t0005 lcyc=6.5 lid=7.1, fid 4.25: best of the search stage, not confirmed on fresh seeds")
+
+
+def test_the_answer_in_brief_says_what_the_confirmation_race_found():
+    from types import SimpleNamespace
+
+    from tuning.results.race import RaceResult
+    from tuning.tracking.study_note import answer_in_brief
+
+    def run(name, reference):
+        return SimpleNamespace(info=SimpleNamespace(run_name=name), data=SimpleNamespace(
+            tags={"baseline": "true"} if reference else {}))
+    confirmed = RaceResult("confirmed", 2, [11, 12, 13, 14, 15, 16], None)
+    assert answer_in_brief("fid", 4.2031, run("t0005 lcyc=6.5", False), confirmed) == (
+        "t0005 lcyc=6.5, fid 4.203: confirmed better than the reference settings on 6 fresh seeds")
+    not_shown = RaceResult("not shown", 3, [11, 12, 13], None)
+    assert answer_in_brief("fid", 4.278, run("t0007 reference", True), not_shown) == (
+        "t0007 reference, fid 4.278: the reference settings: no candidate was shown better on fresh seeds")
