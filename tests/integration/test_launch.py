@@ -58,6 +58,11 @@ def test_smoke_study_end_to_end(tmp_path):
     assert best.data.tags["stage"] == "confirm"  # the answer comes from the seeds its selection never saw
     assert "**Confirmation:**" in note and f"[{best.info.run_name}](#/experiments/{exp_id}/runs/" in note
     assert "Search stage (not confirmed): best [" in note and "**Noise:** fid reference" in note
+    # the study run's answer in brief (where MLflow's run page shows it first): the same answer, the same value
+    said = result.stdout.split("the study's answer, from the confirmation race: ")[1].splitlines()[0]
+    answer = parents[0].data.tags["answer"]
+    assert answer.startswith(f"{best.info.run_name}, fid {best.data.metrics['answer_objective']:.4g}: "), answer
+    assert ("confirmed better than the reference settings" in answer) == said.startswith("confirmed on"), (answer, said)
     # output a person reads: about 45 lines for 4 + 4 trials, one naming scheme, every objective, no ANSI codes
     lines = result.stdout.splitlines() + result.stderr.splitlines()
     assert len(lines) <= 30 + 4 * len(everything), "\n".join(lines)
