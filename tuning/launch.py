@@ -25,6 +25,7 @@ from tuning.run.environment import quiet_and_private
 from tuning.run.interrupts import SIGNALS
 from tuning.run.launch_text import dry_run
 from tuning.state.launches import with_stored_overrides
+from tuning.state.study_lock import release_held
 from tuning.study.loading import available_studies, load_study
 from tuning.study.platform import LaunchConfig
 
@@ -116,9 +117,10 @@ def exit_now_if_interrupted(code: int) -> None:
         for s in SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         try:
+            release_held()  # the study's lock: os._exit skips the atexit handler that releases it
             sys.stdout.flush()
             sys.stderr.flush()
-        except BaseException:  # noqa: BLE001 (a closed pipe: there is nothing left to say, only the exit code)
+        except BaseException:  # noqa: BLE001 (a closed pipe, a storage gone: the lock is then taken over later)
             pass
         os._exit(130)
 

@@ -174,4 +174,15 @@ def lock_study(study: Study, launch: str, storage=None) -> tuple[StudyLock, str 
     lock = StudyLock(storage, study_id, holder)
     lock.start_heartbeat()
     atexit.register(lock.close)
+    _held.append(lock)
     return lock, left_behind
+
+
+_held: list[StudyLock] = []  # this process's locks, for release_held
+
+
+def release_held() -> None:
+    """Release this process's study locks now: for a launcher that leaves with `os._exit` after an interrupt,
+    where the atexit release does not run (the next launch would otherwise take the lock over as a dead one's)."""
+    for lock in _held:
+        lock.close()

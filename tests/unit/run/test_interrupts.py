@@ -74,3 +74,27 @@ def test_a_ctrl_c_landing_after_the_launch_has_stopped_still_exits_130_without_a
         done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 130, (done.returncode, done.stderr[-2000:])
         assert "Traceback" not in done.stderr, done.stderr
+
+
+LOCKED_THEN_STOPPED = """
+import sys
+import tuning.launch as launch
+from tuning.state.study_lock import lock_study
+from tuning.study.loading import load_study
+study = load_study("smoke", [f"study.out_dir={sys.argv[1]}"])
+lock, _ = lock_study(study, "smoke-20261206-120000")
+print("locked", flush=True)
+launch.exit_now_if_interrupted(130)
+"""
+
+
+def test_a_launch_leaving_after_an_interrupt_releases_its_study_lock(tmp_path):
+    """`os._exit` skips the atexit release: without its own, the next launch took the lock over as a dead
+    launcher's ("took over the lock of ..., which ended without releasing it")."""
+    from tuning.state.storage import optuna_storage
+    from tuning.state.study_lock import read_holder
+    done = subprocess.run([sys.executable, "-c", LOCKED_THEN_STOPPED, str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 130 and done.stdout.strip() == "locked", (done.returncode, done.stderr[-2000:])
+    assert (tmp_path / "optuna.db").is_file()
+    assert read_holder(optuna_storage(f"sqlite:///{tmp_path / 'optuna.db'}"), "smoke~lock") is None
