@@ -40,6 +40,7 @@ SUFFIX = "~lock"
 HEARTBEAT_S = 30.0
 STALE_S = 300.0    # ten missed heartbeats: a holder on another host is presumed gone
 HOLDER_KEYS = ("pid", "host", "since", "launch", "process_start", "pid_namespace", "heartbeat")
+_held: list = []   # this process's locks (StudyLock), released by release_held
 
 
 def pid_namespace() -> str:
@@ -173,16 +174,16 @@ def lock_study(study: Study, launch: str, storage=None) -> tuple[StudyLock, str 
         storage.set_study_user_attr(study_id, key, holder[key])
     lock = StudyLock(storage, study_id, holder)
     lock.start_heartbeat()
-    atexit.register(lock.close)
     _held.append(lock)
     return lock, left_behind
 
 
-_held: list[StudyLock] = []  # this process's locks, for release_held
-
-
 def release_held() -> None:
-    """Release this process's study locks now: for a launcher that leaves with `os._exit` after an interrupt,
-    where the atexit release does not run (the next launch would otherwise take the lock over as a dead one's)."""
+    """Release this process's study locks: at a normal exit (atexit), and called directly by a launcher that
+    leaves with `os._exit` after an interrupt, where atexit handlers do not run (the next launch would otherwise
+    take the lock over as a dead one's). `StudyLock.close` runs once and only in the holder's process."""
     for lock in _held:
         lock.close()
+
+
+atexit.register(release_held)

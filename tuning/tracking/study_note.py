@@ -124,12 +124,13 @@ def answer_in_brief(metric: str, value: float, run, confirmation=None) -> str:
     tags), the description with the full answer lying below the fold there. Name and value first: the page
     cuts a long tag. `run`, `value`: the run marked best=true and the value the study reports for it."""
     name = run.info.run_name
-    if confirmation is not None and confirmation.status == "confirmed":
+    raced = confirmation is not None and confirmation.status != "running"  # the race decided the answer
+    if raced and confirmation.status == "confirmed":
         how = f"confirmed better than the reference settings on {len(confirmation.seeds)} fresh seeds"
     elif is_reference_run(run):
-        how = "the reference settings: " + ("no candidate was shown better on fresh seeds" if confirmation is not None
+        how = "the reference settings: " + ("no candidate was shown better on fresh seeds" if raced
                                             else "no trial did better")
-    elif confirmation is not None:
+    elif raced:  # a candidate's mean, with no run of the reference settings in the race to judge it against
         how = "not confirmed: the confirmation ran no reference settings to judge it against"
     else:
         how = "best of the search stage, not confirmed on fresh seeds"
