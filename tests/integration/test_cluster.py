@@ -16,8 +16,10 @@ from mlflow.tracking import MlflowClient
 
 from tests.helpers import ROOT, MlflowServer, PostgresServer, descendants, postgres_bin, run_cli
 
-pytestmark = pytest.mark.skipif(postgres_bin() is None,
-                                reason="PostgreSQL is not installed (apt-get install postgresql)")
+# one worker runs the module: its PostgreSQL, Ray cluster and MLflow server are started once (pyproject, pytest)
+pytestmark = [pytest.mark.skipif(postgres_bin() is None,
+                                 reason="PostgreSQL is not installed (apt-get install postgresql)"),
+              pytest.mark.xdist_group("cluster")]
 
 
 @pytest.fixture(scope="module")
