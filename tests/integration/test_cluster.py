@@ -16,10 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.helpers import ROOT, MlflowServer, PostgresServer, descendants, postgres_bin, run_cli
 
-# one worker runs the module: its PostgreSQL, Ray cluster and MLflow server are started once (pyproject, pytest)
-pytestmark = [pytest.mark.skipif(postgres_bin() is None,
-                                 reason="PostgreSQL is not installed (apt-get install postgresql)"),
-              pytest.mark.xdist_group("cluster")]
+pytestmark = pytest.mark.skipif(postgres_bin() is None,
+                                reason="PostgreSQL is not installed (apt-get install postgresql)")
 
 
 @pytest.fixture(scope="module")

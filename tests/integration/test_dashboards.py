@@ -13,9 +13,6 @@ from PIL import Image
 from tests.helpers import MlflowServer, run_cli
 
 
-# one worker runs the module: its module-scoped fixtures start once (pyproject, pytest)
-pytestmark = pytest.mark.xdist_group("dashboards")
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """A finished smoke study in <tmp>/runs/studies/smoke (the default layout, relative to <tmp>)."""

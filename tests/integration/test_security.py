@@ -29,10 +29,6 @@ PASSWORD = "s3cret-Passw0rd-12345"  # what must never leave the launcher
 SMALL = ["study.num_samples=2", "study.max_concurrent=2", "trial.cpus=1"]
 
 
-# one worker runs the module: its module-scoped fixtures start once (pyproject, pytest)
-pytestmark = pytest.mark.xdist_group("security")
-
-
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     """`mlflow server --app-name basic-auth` on 127.0.0.1, admin alice, anonymous requests refused."""

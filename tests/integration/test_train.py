@@ -11,9 +11,6 @@ from cyclegan.networks import ResnetGenerator, count_parameters
 from cyclegan.trainer import Trainer, TrainingDiverged
 from tests.helpers import MONET_MINI, TINY, assert_user_error, run_cli
 
-# one worker runs the module: its module-scoped fixtures start once (pyproject, pytest)
-pytestmark = pytest.mark.xdist_group("train")
-
 LOSS_KEYS = {"loss_G", "loss_D", "loss_gan_a2b", "loss_gan_b2a", "loss_cyc_a", "loss_cyc_b", "loss_id_a", "loss_id_b"}
 # TINY has 12 test images and KID subsets of 12: every subset is the whole set, so no kid_*_std is claimed
 EVAL_KEYS = {"fid", "kid", "fid_a2b", "fid_b2a", "kid_a2b", "kid_b2a", "l1_a2b", "l1_b2a", "psnr_a2b", "psnr_b2a",
