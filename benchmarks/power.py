@@ -36,15 +36,16 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from dashboards.data_efficiency import compare_by_size, conclusion, page_margin  # noqa: E402
-from tuning.results.race_design import design  # noqa: E402
 from tuning.results.equivalence import Margin, equivalent  # noqa: E402
 from tuning.results.objective import holm, paired_difference  # noqa: E402
 from tuning.results.race import RaceDesign, detectable_gain, replay, runs_spent  # noqa: E402
+from tuning.results.race_design import design  # noqa: E402
 from tuning.study.loading import load_study  # noqa: E402
 
 GAINS = (0, 1, 2, 3)
 GOOD_SHARE = 0.25
-ONE_SIGMA = Margin(1.0, "one seed σ")  # the default equivalence margin, in the simulation's units
+ONE_SIGMA = Margin(1.0, "one seed σ")
+REFERENCE_SD = 1.0                     # the unit: the reference settings' seed SD  # the default equivalence margin, in the simulation's units
 
 
 def grid_spreads() -> list[float]:
@@ -53,18 +54,24 @@ def grid_spreads() -> list[float]:
     return [cell["fid"][1] / reference for cell in cells.values()]
 
 
-def race_study(trials: int, race: RaceDesign, gain: float, spreads: list[float], rng: random.Random) -> tuple:
+def draw_race_study(trials: int, race: RaceDesign, gain: float, spreads: list[float], rng: random.Random) -> tuple:
+    """One simulated sampled study: which configurations are good, their means and seed SDs, the search's
+    `race.candidates` best single-seed trials, and every fresh seed of the reference (SD 1) and the candidates."""
     good = set(rng.sample(range(trials), max(1, round(trials * GOOD_SHARE)))) if gain > 0 else set()
     mean = [-gain if i in good else 0.0 for i in range(trials)]
     sd = [rng.choice(spreads) for _ in range(trials)]
     observed = [rng.gauss(mean[i], sd[i]) for i in range(trials)]
     top = sorted(range(trials), key=observed.__getitem__)[:race.candidates]
     seeds = range(race.max_seeds)
-    reference_sd = 1.0
-    reference = {s: rng.gauss(0.0, reference_sd) for s in seeds}
+    reference = {s: rng.gauss(0.0, REFERENCE_SD) for s in seeds}
     candidates = {(i,): {s: rng.gauss(mean[i], sd[i]) for s in seeds} for i in top}
+    return good, mean, sd, reference, candidates
+
+
+def race_study(trials: int, race: RaceDesign, gain: float, spreads: list[float], rng: random.Random) -> tuple:
+    good, mean, _, reference, candidates = draw_race_study(trials, race, gain, spreads, rng)
     # every seed drawn up front: a look reads only its own seeds and drops only prune, so this is the race
-    result = replay(reference, candidates, race, "min", seeds=list(seeds))
+    result = replay(reference, candidates, race, "min", seeds=list(range(race.max_seeds)))
     confirmed = result.status == "confirmed"
     right = confirmed and result.winner.key[0] in good
     covered = math.nan
@@ -144,9 +151,10 @@ def cells(simulate, n: int) -> dict:
     return out
 
 
-def commit() -> tuple[str, bool]:
+def commit(script: str = "benchmarks/power.py") -> tuple[str, bool]:
+    """HEAD, and whether the code the figures measure (tuning/, power.py, `script`) differs from it."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "tuning", "benchmarks/power.py"], cwd=ROOT,
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "tuning", "benchmarks/power.py", script], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip())
     return head, dirty
 
