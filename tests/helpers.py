@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MONET_MINI = ROOT.parent / "shared" / "data" / "monet2photo_mini"
@@ -187,3 +189,24 @@ class PostgresServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+# -- a real browser (optional: tests that need it skip without it) ------------------------------------------
+BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(not BROWSER, reason="Chromium and ChromeDriver are not installed "
+                                                       "(Debian: chromium chromium-driver)")
+
+
+def chrome(tmp_path, width=1600, height=1000):
+    """A real headless Chromium at a window size (selenium + Debian's chromium-driver)."""
+    pytest.importorskip("selenium", reason="selenium is not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    options = Options()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--window-size={width},{height}",
+                 f"--user-data-dir={tmp_path / f'profile{width}'}"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)

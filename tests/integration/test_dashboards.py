@@ -10,7 +10,7 @@ from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from tests.helpers import MlflowServer, run_cli
+from tests.helpers import BROWSER, MlflowServer, chrome, needs_browser, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -202,24 +202,6 @@ def test_compare_and_best(smoke, tmp_path):
     assert Image.open(painted / "my campus.jpg").size == (50, 40)
 
 
-BROWSER = shutil.which("chromium") and shutil.which("chromedriver")
-needs_browser = pytest.mark.skipif(not BROWSER, reason="Chromium and ChromeDriver are not installed "
-                                                       "(Debian: chromium chromium-driver)")
-
-
-def chrome(tmp_path, width=1600, height=1000):
-    """A real headless Chromium at a window size (selenium + Debian's chromium-driver)."""
-    pytest.importorskip("selenium", reason="selenium is not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    options = Options()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--window-size={width},{height}",
-                 f"--user-data-dir={tmp_path / f'profile{width}'}"):
-        options.add_argument(flag)
-    options.binary_location = shutil.which("chromium")
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
 @needs_browser
@@ -316,25 +298,33 @@ def test_the_address_the_study_prints_shows_every_trials_objective_without_a_cli
         children = [r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
         driver.get(server.url + printed)
         wait = WebDriverWait(driver, 60)
-        wait.until(lambda d: d.find_elements(By.XPATH, "//*[@role='columnheader']//*[text()='objective']"))
+        wait.until(lambda d: d.find_elements(By.XPATH, "//*[@role='columnheader']//*[text()='fid']"))
         # read through JavaScript in one go: the table re-renders while its data arrives (stale elements)
         cells = lambda: driver.execute_script(  # noqa: E731
             "return Array.from(document.querySelectorAll('[role=gridcell]')).map(e => e.innerText).join(' ')")
-        for child in children:  # every trial's name and its objective's leading digits (not rounded: the UI shows
-            # the float's full repr), in the table as it opened
-            wait.until(lambda d: child.info.run_name in cells() and repr(child.data.metrics["objective"])[:5] in cells())
+        for child in children:  # every trial's name and its objective to 4 digits (the `fid` tag: MLflow would show
+            # the metric's every digit), in the table as it opened
+            wait.until(lambda d: child.info.run_name in cells() and f"{child.data.metrics['objective']:.4g}" in cells())
         names = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(e => e.innerText.trim())"
                                       ".filter(t => t.startsWith('t0'))")
         ranked = [c.info.run_name for c in sorted(children, key=lambda c: c.data.metrics["objective"])]
+        children_by_name = {c.info.run_name: c for c in children}
         assert [n for n in names if n in ranked] == ranked  # the answer first, then by the objective
-        # which run is the answer and each run's stage, without scrolling: the rank, stage and best columns
-        # lie inside the 1440-px window, and the first row is the answer (issue 31, item 2)
-        for header in ("rank", "stage", "best", "answer_objective"):
+        # which run is the answer, each run's stage and value, without scrolling: the rank, stage and value
+        # columns lie inside the part of the 1440-px window the table gets (MLflow's panels take the rest), their
+        # cells are not cut, and the first row is the answer with its value rounded (issue 31, item 2)
+        table_right = driver.execute_script("return document.querySelector('[role=grid]').getBoundingClientRect().right")
+        for header in ("rank", "stage", "fid"):
             cell = driver.find_element(By.XPATH, f"//*[@role='columnheader']//*[text()='{header}']")
-            assert cell.rect["x"] + cell.rect["width"] <= 1440 and cell.is_displayed(), (header, cell.rect)
+            assert cell.rect["x"] + cell.rect["width"] <= min(1440, table_right) and cell.is_displayed(), (header, cell.rect)
+        cut = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[role=gridcell]')).filter(e => e.scrollWidth > e.clientWidth"
+            " && /^[0-9.]+$/.test(e.innerText.trim())).map(e => e.innerText)")
+        assert not cut, cut  # no number cut at its column's width
         first = driver.execute_script("return Array.from(document.querySelectorAll('[role=row][row-index=\"0\"]'))"
                                       ".map(e => e.innerText).join(' ')")
-        assert ranked[0] in first and "01" in first and "true" in first, first
+        best_value = f"{children_by_name[ranked[0]].data.metrics['objective']:.4g}"
+        assert ranked[0] in first and "01" in first and best_value in first, first
         driver.save_screenshot(str(tmp_path / "landing.png"))
     finally:
         driver.quit()

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cyclegan import metric_names
-from tests.helpers import ROOT, peek_runs, run_cli
+from tests.helpers import ROOT, chrome, needs_browser, peek_runs, run_cli
 from tuning.results.race import RaceDesign, replay
 
 SMALL = ["study.max_concurrent=2", "trial.cpus=1"]
@@ -33,10 +33,18 @@ def runs_of(out, study="smoke"):
     return client, parents, children
 
 
-def test_smoke_study_end_to_end(tmp_path):
-    out = tmp_path / "smoke"
+@pytest.fixture(scope="module")
+def smoke_launch(tmp_path_factory):
+    """The README's first study, launched once for this module: (its folder's parent, the folder, the launch)."""
+    home = tmp_path_factory.mktemp("smoke_launch")
+    out = home / "smoke"
     result = run_cli("tuning.launch", "study=smoke", f"study.out_dir={out}", *SMALL, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return home, out, result
+
+
+def test_smoke_study_end_to_end(smoke_launch):
+    tmp_path, out, result = smoke_launch
     assert "the study's answer, from the confirmation race: " in result.stdout
     # the race answered: the closing line points to the report's verdicts, not "whether it beats" them
     assert "every verdict, interval and sample grid: python -m dashboards.report" in result.stdout
@@ -144,6 +152,7 @@ def test_smoke_study_end_to_end(tmp_path):
     # the answer's run carries that mean (not its own seed's value) and is ranked first in the MLflow view;
     # the other complete runs follow by objective (issue 31, item 2)
     assert best[0].data.metrics["answer_objective"] == pytest.approx(sum(answer.values()) / len(answer))
+    assert best[0].data.tags["fid"] == f"{sum(answer.values()) / len(answer):.4g}"  # the view's rounded column
     ranked = sorted((c for c in everything if "rank" in c.data.tags), key=lambda c: c.data.tags["rank"])
     assert ranked[0].info.run_id == best[0].info.run_id
     assert len(ranked) == sum(c.data.tags.get("outcome") == "complete" for c in everything)
@@ -170,6 +179,37 @@ def test_smoke_study_end_to_end(tmp_path):
     assert f"<b>{fmt(sum(answer.values()) / len(answer))}</b>" in compared  # the answer's fresh-seed mean
     assert ("the reference settings stay the answer" in page) == (race.status != "confirmed")
     assert "race detects a gain of" in page or race.status == "confirmed"
+
+
+@needs_browser
+def test_the_reports_first_screen_shows_the_confirmed_answer_as_rendered_html(smoke_launch, tmp_path):
+    """`dashboards.report` after a study with a race, opened in headless Chromium at 1440x900: the confirmation's
+    answer lies on the first screen, no scrolling, and no markdown shows there (issue 31)."""
+    _, out, _ = smoke_launch
+    report = run_cli("dashboards.report", "study=smoke", f"study.out_dir={out}", f"out={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr[-3000:]
+    driver = chrome(tmp_path, 1440, 900)
+    try:
+        driver.get((tmp_path / "report" / "report.html").as_uri())
+        box = driver.execute_script("const e = document.getElementById('confirmed'); if (!e) return null;"
+                                    "const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.right,"
+                                    " window.innerHeight, window.innerWidth, e.innerText]")
+        assert box is not None, "no confirmation answer (#confirmed) in the report"
+        top, bottom, right, height, width, text = box
+        assert 0 <= top and bottom <= height and right <= width, box
+        assert "stay the answer" in text or text.startswith("Confirmed on"), text
+        # every text node drawn on the first screen, as a person reads it
+        screen = driver.execute_script(
+            "const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); const seen = [];"
+            "while (w.nextNode()) { const r = document.createRange(); r.selectNodeContents(w.currentNode);"
+            "  const b = r.getBoundingClientRect(); if (b.height > 0 && b.top < window.innerHeight)"
+            "    seen.push(w.currentNode.textContent); } return seen.join(' ')")
+        assert text[:40] in screen
+        for markdown_left in ("**", "|---|", "](#/"):
+            assert markdown_left not in screen, (markdown_left, screen[:500])
+        driver.save_screenshot(str(tmp_path / "report_first_screen.png"))
+    finally:
+        driver.quit()
 
 
 def study_confirmations(out):

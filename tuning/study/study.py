@@ -38,6 +38,11 @@ SHORT_NAMES = {"loss.lambda_cyc": "lcyc", "loss.lambda_id": "lid", "loss.lambda_
                "data.train_images": "n"}
 
 
+def short_name(key: str) -> str:
+    """`loss.lambda_cyc` -> `lcyc`: a searched key as run names and the MLflow view show it."""
+    return SHORT_NAMES.get(key, key.split(".")[-1])
+
+
 @dataclass
 class Distribution:
     name: str
@@ -168,15 +173,16 @@ class Study:
     def seed_of(self, trial_config: dict) -> int:
         return self.engine_overrides(trial_config)["train.seed"]
 
+    def shown_values(self, trial_config: dict) -> dict[str, str]:
+        """The searched values as a person reads them: short name -> value to 3 significant digits
+        (`{"lcyc": "8.2", "lid": "0.5"}`), as the run name and the MLflow view show them."""
+        shown = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+        return {short_name(name): shown(trial_config[name]) for name in self.search if name in trial_config}
+
     def run_name(self, number: int, trial_config: dict) -> str:
         """`t0007 lcyc=8.2 lid=0.5`: `number` is the trial's number in the study (its key, t0007; the first
         trial of a launch that continues four is t0005: tuning/search/resume.py)."""
-        parts = [f"t{number:04d}"]
-        for name in self.search:
-            if name in trial_config:
-                value = trial_config[name]
-                shown = f"{value:.3g}" if isinstance(value, float) else str(value)
-                parts.append(f"{SHORT_NAMES.get(name, name.split('.')[-1])}={shown}")
+        parts = [f"t{number:04d}"] + [f"{short}={shown}" for short, shown in self.shown_values(trial_config).items()]
         if self.launch.study.seeds > 1 or REPEAT_INDEX in trial_config:
             parts.append(f"seed={self.seed_of(trial_config)}")
         return " ".join(parts)

@@ -114,6 +114,10 @@ class MlflowTracker(tune.Callback):
         for name in self.study.search:
             if self.study.search[name].arms is not None and name in config:
                 tags[name] = str(config[name])
+        # the other searched values rounded, under their short names, for the study's MLflow view (study_note.runs_view)
+        sampled = {k: v for k, v in config.items() if k in self.study.search and self.study.search[k].arms is None}
+        for short, shown in self.study.shown_values(sampled).items():
+            tags.setdefault(short, shown)
         if self.study.is_reference(config):
             tags[TAG_REFERENCE] = "true"  # the reference settings: their seeds are the study's noise floor
         tags[TAG_STAGE] = config.get(STAGE, "search")  # tuning/search/confirm.py

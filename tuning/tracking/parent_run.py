@@ -134,21 +134,36 @@ def open_parent_run(client: MlflowClient, study: Study, resume: bool, history: s
     return experiment_id, run.info.run_id
 
 
-def rank_runs(client: MlflowClient, runs: list, current: list, answer_id: str, mode: str) -> None:
+def rank_runs(client: MlflowClient, runs: list, current: list, answer: tuple[str, float], study: Study) -> None:
     """The order the study's MLflow view opens in (tag `rank`, tuning/tracking/study_note.runs_view): the answer
     first, then the other complete runs of the current history by their objective (search and confirmation
-    runs alike; the `stage` column tells them apart). Runs of earlier histories lose their rank."""
+    runs alike; the `stage` column tells them apart). Runs of earlier histories lose their rank. Each ranked run
+    also gets a tag named after the study metric with the value the view shows, to 4 significant digits (MLflow
+    3.17 shows a metric's every digit and cuts it at the column's width): its objective, and for the answer the
+    value the study reports (`answer`: its run id and that value, e.g. the confirmed mean over fresh seeds)."""
+    answer_id, answer_value = answer
+    s = study.launch.study
     others = sorted((pair for pair in current if pair[1].info.run_id != answer_id), key=lambda pair: pair[0],
-                    reverse=mode == "max")
-    order = [answer_id] + [run.info.run_id for _, run in others]
+                    reverse=s.mode == "max")
+    order = [(answer_id, answer_value)] + [(run.info.run_id, value) for value, run in others]
     width = max(2, len(str(len(order))))  # zero-padded: MLflow sorts tags as text
-    ranks = {run_id: f"{i:0{width}d}" for i, run_id in enumerate(order, 1)}
+    shown = {run_id: (f"{i:0{width}d}", shown_number(value)) for i, (run_id, value) in enumerate(order, 1)}
     for run in runs:
-        rank, had = ranks.get(run.info.run_id), run.data.tags.get(TAG_RANK)
-        if rank is None and had is not None:
-            client.delete_tag(run.info.run_id, TAG_RANK)
-        elif rank is not None and rank != had:
-            client.set_tag(run.info.run_id, TAG_RANK, rank)
+        tags = run.data.tags
+        rank, value = shown.get(run.info.run_id, (None, None))
+        if rank is None:
+            for key in (TAG_RANK, s.metric):
+                if key in tags:
+                    client.delete_tag(run.info.run_id, key)
+            continue
+        for key, text in ((TAG_RANK, rank), (s.metric, value)):
+            if tags.get(key) != text:
+                client.set_tag(run.info.run_id, key, text)
+
+
+def shown_number(value: float) -> str:
+    """4 significant digits, the precision the launcher's table and the report print."""
+    return f"{value:.4g}"
 
 
 def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: str) -> tuple[str, float] | None:
@@ -182,7 +197,7 @@ def mark_best(client: MlflowClient, study: Study, parent_run_id: str, history: s
             client.delete_tag(other.info.run_id, TAG_BEST)
     client.set_tag(run_id, TAG_BEST, "true")
     client.log_metric(run_id, ANSWER_VALUE, value)
-    rank_runs(client, runs, current, run_id, s.mode)
+    rank_runs(client, runs, current, (run_id, value), study)
     client.set_tag(parent_run_id, "best_run_id", run_id)
     client.set_tag(parent_run_id, TAG_ANSWER, answer_in_brief(s.metric, value, run, confirmation))
     client.set_tag(parent_run_id, "mlflow.note.content",

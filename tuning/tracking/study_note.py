@@ -19,6 +19,7 @@ from tuning.results.objective import OBJECTIVE, OUTCOME, NoiseFloor, compare, fa
 from tuning.results.race_text import answer_text, gain_interval
 from tuning.results.run_layout import ANSWER_VALUE, TAG_BEST, TAG_RANK, TAG_SEED, TAG_STAGE, is_reference_run
 from tuning.results.seeds import configuration_scores
+from tuning.study.study import short_name
 
 TOP = 5
 VIEW_KEY = "study"
@@ -32,19 +33,23 @@ def experiment_url(base: str, experiment_id: str) -> str:
 
 def runs_view(study) -> tuple[str, str]:
     """(experiment tag, value): the runs table as the printed address opens it. The study's answer first (`rank`
-    01, `best` true, its `answer_objective` the value every other place reports), then the other complete runs
-    by objective, with the columns that explain them: the stage each run belongs to (search or confirmation),
-    the objective and its standard error, the searched keys, the seed and the outcome. The value is the UI
-    state MLflow 3.17's share button writes (plain JSON, the keys of its runs page)."""
+    01, `best` true), then the other complete runs by objective. The first columns are what a person reads
+    without scrolling, rounded: the rank, the stage each run belongs to (search or confirmation), the value the
+    study reports for it (a tag named after the metric, 4 significant digits: for the answer the confirmed mean,
+    tuning/tracking/parent_run.rank_runs), the searched values under their short names (3 digits, as in the run
+    names), the seed and the outcome; then the exact metrics: `answer_objective` (on the answer's run, the value
+    every other place reports), the objective and its standard error. The value is the UI state MLflow 3.17's
+    share button writes (plain JSON, the keys of its runs page)."""
     s = study.launch.study
     se = standard_error_of(s.metric)
-    columns = [f"tags.`{TAG_RANK}`", f"tags.`{TAG_STAGE}`", f"tags.`{TAG_BEST}`", f"metrics.`{ANSWER_VALUE}`",
-               f"metrics.`{OBJECTIVE}`"] + ([f"metrics.`{se}`"] if se else [])
-    for name, dist in study.search.items():  # arms are tags of the trial runs; searched keys their params
-        columns.append(f"tags.`{name}`" if dist.arms is not None else f"params.`{name}`")
-    columns += [f"tags.`{TAG_SEED}`", f"tags.`{OUTCOME}`"]
-    # columnOrder: MLflow shows metrics, then params, then tags; the rank, stage and best tags go first, so a
-    # 1440-px window shows which run is the answer and each run's stage without scrolling (Chromium test)
+    columns = [f"tags.`{TAG_RANK}`", f"tags.`{TAG_STAGE}`", f"tags.`{s.metric}`", f"tags.`{TAG_BEST}`"]
+    for name, dist in study.search.items():  # arms are tags of the trial runs under their names; other searched
+        columns.append(f"tags.`{name}`" if dist.arms is not None  # keys rounded under their short names
+                       else f"tags.`{short_name(name)}`")
+    columns += [f"tags.`{TAG_SEED}`", f"tags.`{OUTCOME}`", f"metrics.`{ANSWER_VALUE}`", f"metrics.`{OBJECTIVE}`"]
+    columns += [f"metrics.`{se}`"] if se else []
+    # columnOrder: MLflow shows metrics, then params, then tags; this order puts the rounded tags first, so the
+    # part of a 1440-px window the table gets shows which run is the answer, its stage and value (Chromium test)
     state = {"searchFilter": "", "orderByKey": f"tags.`{TAG_RANK}`", "orderByAsc": True,
              "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
              "selectedColumns": columns, "columnOrder": ["attributes.`Run Name`", *columns]}

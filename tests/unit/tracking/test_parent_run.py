@@ -148,3 +148,36 @@ def test_the_answer_in_brief_says_what_the_confirmation_race_found():
     not_shown = RaceResult("not shown", 3, [11, 12, 13], None)
     assert answer_in_brief("fid", 4.278, run("t0007 reference", True), not_shown) == (
         "t0007 reference, fid 4.278: the reference settings: no candidate was shown better on fresh seeds")
+
+
+def test_the_mlflow_view_shows_each_ranked_run_rounded_and_the_answer_with_the_value_the_study_reports(tmp_path):
+    """MLflow 3.17 shows a metric's every digit, cut at the column's width. The study's view therefore opens on
+    tags a person reads: each ranked run's value to 4 significant digits under the metric's name (the answer's
+    run: the value the study reports for it), the searched values to 3 under their short names; the exact
+    metrics follow (issue 31, item 2)."""
+    import json
+
+    from tuning.tracking.mlflow_writer import MlflowTracker
+    from tuning.tracking.parent_run import mark_best
+    from tuning.tracking.study_note import runs_view
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = load_study("smoke", [f"study.out_dir={tmp_path}", f"mlflow.tracking_uri={uri}", "study.confirm_top=0",
+                                 "mlflow.register_best=false"])
+    client = MlflowClient(uri)
+    experiment_id, parent = open_parent_run(client, study, resume=False)
+    tracker = MlflowTracker(study, study.name, uri, experiment_id, parent)
+    ids = {}
+    for key, lcyc, value in (("t0001", 10.0, 5.0123456), ("t0002", 6.4660932, 4.98765432), ("t0003", 3.3, 7.5)):
+        ids[key] = tracker.create_run(key, {"loss.lambda_cyc": lcyc, "loss.lambda_id": 5.0})
+        client.set_tag(ids[key], "outcome", "complete" if key != "t0003" else "failed")
+        client.log_metric(ids[key], "objective", value)
+    mark_best(client, study, parent, study.name)
+    tags = {key: client.get_run(run_id).data.tags for key, run_id in ids.items()}
+    assert tags["t0002"]["rank"] == "01" and tags["t0002"]["fid"] == "4.988" and tags["t0002"]["lcyc"] == "6.47"
+    assert tags["t0001"]["rank"] == "02" and tags["t0001"]["fid"] == "5.012" and tags["t0001"]["lid"] == "5"
+    assert "rank" not in tags["t0003"] and "fid" not in tags["t0003"]  # failed: not ranked, no value shown
+    _, state = runs_view(study)
+    columns = json.loads(state)["columnOrder"]
+    assert columns[:6] == ["attributes.`Run Name`", "tags.`rank`", "tags.`stage`", "tags.`fid`", "tags.`best`",
+                           "tags.`lcyc`"]
+    assert columns.index("tags.`outcome`") < columns.index("metrics.`answer_objective`")  # exact values after
