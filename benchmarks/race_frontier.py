@@ -1,6 +1,6 @@
 """What a confirmation race can buy per run: every race design tried, and the ceiling no real race reaches.
 
-    python benchmarks/race_frontier.py --studies 1000 --out benchmarks/results/race_frontier.json  # ~5 min, 2 cores
+    python benchmarks/race_frontier.py --studies 1000 --out benchmarks/results/race_frontier.json  # ~17 min, 2 cores
     python benchmarks/race_frontier.py --markdown benchmarks/results/race_frontier.json            # the README section
 
 The simulated studies are benchmarks/power.py's sampled ones (lambda_sweep's 42 single-seed trials, a quarter of
