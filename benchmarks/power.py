@@ -187,25 +187,33 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(doc: str, script: str, measure_with, render) -> None:
+    """The command line of the power benchmarks: simulate (--studies, --seed; `measure_with(studies, seed)`
+    gives the result's own keys), print `render(result)` and keep it (--out); or --markdown FILE: render a
+    stored result. The result names the command, the commit and whether the measured code had changes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--studies", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--markdown", type=Path, help="print the README section of a stored result and exit")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
+        print(render(json.loads(args.markdown.read_text())))
         return
     start = time.time()
-    head, dirty = commit()
-    data = {"command": " ".join(["python benchmarks/power.py", *sys.argv[1:]]), "commit": head,
-            "uncommitted_changes": dirty, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "studies": args.studies, "good_share": GOOD_SHARE, "designs": measure(args.studies, args.seed)}
+    head, dirty = commit(script)
+    data = {"command": " ".join([f"python {script}", *sys.argv[1:]]), "commit": head, "uncommitted_changes": dirty,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "studies": args.studies,
+            **measure_with(args.studies, args.seed)}
     data["seconds"] = time.time() - start
     if args.out:
         args.out.write_text(json.dumps(data, indent=1) + "\n")
-    print(markdown(data))
+    print(render(data))
+
+
+def main() -> None:
+    cli(__doc__, "benchmarks/power.py", lambda n, seed: {"good_share": GOOD_SHARE, "designs": measure(n, seed)},
+        markdown)
 
 
 if __name__ == "__main__":

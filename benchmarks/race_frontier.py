@@ -21,14 +21,11 @@ are simulated again on fresh studies, and that P(false better) is shown too.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 from statistics import NormalDist
 
@@ -193,26 +190,13 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def measure(n: int, seed: int) -> dict:
+    designs = explore(n, seed)
+    return {"trials": TRIALS, "gain": GAIN, "designs": designs, "best": confirm_best(designs, n, seed)}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--markdown", type=Path, help="print the README section of a stored result and exit")
-    args = parser.parse_args()
-    if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())))
-        return
-    start = time.time()
-    head, dirty = power.commit("benchmarks/race_frontier.py")
-    data = {"command": " ".join(["python benchmarks/race_frontier.py", *sys.argv[1:]]), "commit": head,
-            "uncommitted_changes": dirty, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "studies": args.studies, "trials": TRIALS, "gain": GAIN, "designs": explore(args.studies, args.seed)}
-    data["best"] = confirm_best(data["designs"], args.studies, args.seed)
-    data["seconds"] = time.time() - start
-    if args.out:
-        args.out.write_text(json.dumps(data, indent=1) + "\n")
-    print(markdown(data))
+    power.cli(__doc__, "benchmarks/race_frontier.py", measure, markdown)
 
 
 if __name__ == "__main__":
