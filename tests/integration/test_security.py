@@ -222,7 +222,7 @@ def test_resume_runs_no_pickle_found_in_the_study_folder(tmp_path):
         "study: {metric: fid, max_concurrent: 2, scheduler: none, confirm_top: 0}\ntrial: {cpus: 1}\n"))
     out = tmp_path / "study"
     args = [f"study={study}", f"study.out_dir={out}", "train.epochs=3", "train.decay_epochs=3",
-            "data.synthetic_train_size=320"]  # the sane arm trains for a while after the absurd one failed
+            "data.synthetic_train_size=128"]  # the sane arm trains for a while after the absurd one failed
     proc = subprocess.Popen([sys.executable, "-m", "tuning.launch", *args], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
