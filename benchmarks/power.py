@@ -44,8 +44,8 @@ from tuning.study.loading import load_study  # noqa: E402
 
 GAINS = (0, 1, 2, 3)
 GOOD_SHARE = 0.25
-ONE_SIGMA = Margin(1.0, "one seed σ")
-REFERENCE_SD = 1.0                     # the unit: the reference settings' seed SD  # the default equivalence margin, in the simulation's units
+ONE_SIGMA = Margin(1.0, "one seed σ")  # the default equivalence margin, in the simulation's units
+REFERENCE_SD = 1.0                     # the unit: the reference settings' seed SD
 
 
 def grid_spreads() -> list[float]:

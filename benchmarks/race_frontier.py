@@ -21,6 +21,7 @@ are simulated again on fresh studies, and that P(false better) is shown too.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -49,10 +50,11 @@ BUDGETS = (10, 12, 14, 16, 18, 20, 24)  # mean confirmation runs at 2 σ the REA
 
 def mirrored_race(race: RaceDesign, gain: float, spreads: list[float], rng: random.Random, judge) -> tuple:
     """The study `power.race_study` simulates, raced by race.py's rules with another test: at each look a
-    one-sided test per survivor, t = gain / se on `df` degrees of freedom from `judge(survivors, n, data)`,
+    one-sided test per survivor, t = gain / se on `df` degrees of freedom from `judge` (the survivors, the look's
+    seed count, the configurations' seed SDs and the drawn seeds),
     Holm over the candidates at the look's level; a survivor whose t is under DROP_T drops out; the best mean
     among those shown better wins."""
-    good, mean, sd, reference, candidates = power.draw_race_study(TRIALS, race, gain, spreads, rng)
+    good, _, sd, reference, candidates = power.draw_race_study(TRIALS, race, gain, spreads, rng)
     racing, runs, seen = [key[0] for key in candidates], 0, 0
     family = len(racing)
     for k, n in enumerate(race.looks):
@@ -117,13 +119,22 @@ def cell(simulate, race: RaceDesign, gain: float, n: int, spreads: list[float], 
 SIMULATE = {"race": platform_study, "pooled": pooled_study, "ceiling": ceiling_study}
 
 
+@functools.cache
+def spreads() -> tuple[float, ...]:
+    return tuple(power.grid_spreads())  # read once: every design draws from the same grid
+
+
+def race_of(d: dict) -> RaceDesign:
+    """Design `d` as the race's own design: `seeds` for every configuration, the reference's included."""
+    return RaceDesign(d["candidates"], d["first"], d["step"], d["seeds"] * (d["candidates"] + 1))
+
+
 def simulate(d: dict, label: str, n: int, seed: int) -> dict:
     """Design `d` judged by `label`'s race on `n` studies per gain (0 and 2 σ), DROP_T set for the run."""
-    spreads, shipped_drop = power.grid_spreads(), race_module.DROP_T
-    race = RaceDesign(d["candidates"], d["first"], d["step"], d["seeds"] * (d["candidates"] + 1))
+    shipped_drop = race_module.DROP_T
     try:
         race_module.DROP_T = d["drop_t"]
-        return {str(g): cell(SIMULATE[label], race, g, n, spreads, seed) for g in (0.0, GAIN)}
+        return {str(g): cell(SIMULATE[label], race_of(d), g, n, list(spreads()), seed) for g in (0.0, GAIN)}
     finally:
         race_module.DROP_T = shipped_drop
 
@@ -133,7 +144,7 @@ def explore(n: int, seed: int) -> list[dict]:
     for values in itertools.product(*DESIGNS.values()):
         d = dict(zip(names, values))
         if d["first"] <= d["seeds"]:
-            race = RaceDesign(d["candidates"], d["first"], d["step"], d["seeds"] * (d["candidates"] + 1))
+            race = race_of(d)
             rows.append(d | {"budget": race.budget, "looks": race.looks}
                         | {label: simulate(d, label, n, seed) for label in SIMULATE})
     return rows
